@@ -1,0 +1,241 @@
+// Package runtime is berth's narrow view of a container engine: the specs
+// berth asks an engine to realise, what it observes back, and the labels by
+// which it recognises what it owns.
+//
+// Implementations live in sub-packages (runtime/docker, runtime/fake); every
+// implementation passes the conformance suite in runtime/runtimetest.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"time"
+)
+
+// Labels berth puts on every object it creates. Owned objects are found by
+// these labels only, never by name.
+const (
+	LabelProject    = "io.berth.project"
+	LabelKit        = "io.berth.kit"
+	LabelService    = "io.berth.service"
+	LabelConfigHash = "io.berth.config-hash"
+	LabelGeneration = "io.berth.generation"
+)
+
+// Errors a caller must tell apart.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrConflict    = errors.New("already exists")
+	ErrUnreachable = errors.New("engine unreachable")
+)
+
+// NetworkSpec is a private bridge network for one kit.
+type NetworkSpec struct {
+	Name    string
+	Subnet  netip.Prefix
+	Gateway netip.Addr // the kit's host address
+	Labels  map[string]string
+}
+
+// Network is a network as the engine reports it.
+type Network struct {
+	ID      string
+	Name    string
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+	Labels  map[string]string
+	// Containers maps attached container IDs to their address on this network.
+	Containers map[string]netip.Addr
+}
+
+// Endpoint attaches a container to a network at a fixed address.
+type Endpoint struct {
+	Network string // network name
+	IP      netip.Addr
+	Aliases []string
+}
+
+// Port publishes a container port on the host. A zero HostIP means no
+// publication is wanted on a specific address and is invalid: berth always
+// names the host address (127.0.0.1 by default).
+type Port struct {
+	HostIP        netip.Addr
+	HostPort      uint16
+	ContainerPort uint16
+	Protocol      string // "tcp" or "udp"
+}
+
+// Mount is a bind mount of a host path.
+type Mount struct {
+	Source   string
+	Target   string
+	ReadOnly bool
+}
+
+// Device is a host device node made available in the container.
+type Device struct {
+	Host        string
+	Container   string
+	Permissions string // "rwm"
+}
+
+// GPURequest asks the engine to inject GPUs through its device-request
+// mechanism (the nvidia driver hook or CDI).
+type GPURequest struct {
+	Driver       string   // "nvidia" or "cdi"
+	Count        int      // -1 means all
+	DeviceIDs    []string // UUIDs, or CDI names when Driver is "cdi"
+	Capabilities []string // e.g. gpu, compute, utility
+}
+
+// Resources limits a container. Zero means unlimited.
+type Resources struct {
+	MemoryBytes int64
+	NanoCPUs    int64
+	ShmBytes    int64
+	PidsLimit   int64
+}
+
+// Ulimit is one resource limit for the container's processes.
+type Ulimit struct {
+	Name string
+	Soft int64
+	Hard int64
+}
+
+// Healthcheck is the engine-side health check, used when an image carries the
+// tools for it. berth's own readiness checks run from the host.
+type Healthcheck struct {
+	Test        []string
+	Interval    time.Duration
+	Timeout     time.Duration
+	StartPeriod time.Duration
+	Retries     int
+}
+
+// ContainerSpec is everything berth asks an engine to create. Two specs that
+// are equal produce equivalent containers.
+type ContainerSpec struct {
+	Name              string
+	Image             string
+	Hostname          string
+	Entrypoint        []string
+	Cmd               []string
+	Env               []string // KEY=VALUE, sorted
+	User              string
+	WorkingDir        string
+	Labels            map[string]string
+	Networks          []Endpoint // the first is the primary network
+	Ports             []Port
+	Mounts            []Mount
+	Devices           []Device
+	DeviceCgroupRules []string
+	GroupAdd          []string
+	GPUs              []GPURequest
+	Resources         Resources
+	Ulimits           []Ulimit
+	Restart           string // no | always | unless-stopped | on-failure
+	Healthcheck       *Healthcheck
+	StopTimeout       time.Duration
+	Init              bool
+}
+
+// State of a container as the engine reports it.
+const (
+	StateCreated    = "created"
+	StateRunning    = "running"
+	StatePaused     = "paused"
+	StateRestarting = "restarting"
+	StateExited     = "exited"
+	StateDead       = "dead"
+)
+
+// Container is a container as the engine reports it.
+type Container struct {
+	ID        string
+	Name      string
+	Image     string // the reference it was created from
+	ImageID   string // the image's content ID when created
+	Labels    map[string]string
+	State     string
+	Health    string // "", starting, healthy, unhealthy
+	ExitCode  int
+	StartedAt time.Time
+	Networks  map[string]netip.Addr // network name → address
+	Ports     []Port
+	Resources Resources
+}
+
+// Image is an image present in the engine.
+type Image struct {
+	ID       string
+	RepoTags []string
+	Size     int64
+}
+
+// Info describes the engine.
+type Info struct {
+	Name          string // docker, podman, fake
+	Version       string
+	APIVersion    string
+	CDIEnabled    bool
+	NvidiaRuntime bool
+}
+
+// ProgressEvent reports progress of a long engine operation (a pull).
+type ProgressEvent struct {
+	ID      string // layer or item
+	Status  string
+	Current int64
+	Total   int64
+}
+
+// ExecOptions runs a command in a running container.
+type ExecOptions struct {
+	Cmd    []string
+	Env    []string
+	User   string
+	TTY    bool
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Resize, when set, delivers terminal size changes (rows, cols).
+	Resize <-chan [2]uint
+}
+
+// LogOptions selects a container's logs.
+type LogOptions struct {
+	Follow     bool
+	Since      time.Time
+	Tail       int // -1 for all
+	Timestamps bool
+}
+
+// Engine is what berth needs from a container engine, and nothing more.
+type Engine interface {
+	Info(ctx context.Context) (Info, error)
+
+	ListNetworks(ctx context.Context, labels map[string]string) ([]Network, error)
+	CreateNetwork(ctx context.Context, spec NetworkSpec) (id string, err error)
+	RemoveNetwork(ctx context.Context, nameOrID string) error
+	Connect(ctx context.Context, container string, ep Endpoint) error
+	Disconnect(ctx context.Context, container, network string) error
+
+	ListContainers(ctx context.Context, labels map[string]string) ([]Container, error)
+	InspectContainer(ctx context.Context, nameOrID string) (Container, error)
+	CreateContainer(ctx context.Context, spec ContainerSpec) (id string, err error)
+	StartContainer(ctx context.Context, nameOrID string) error
+	StopContainer(ctx context.Context, nameOrID string, timeout time.Duration) error
+	RemoveContainer(ctx context.Context, nameOrID string) error // forced; never removes volumes
+
+	InspectImage(ctx context.Context, ref string) (Image, error)
+	PullImage(ctx context.Context, ref string, progress func(ProgressEvent)) error
+	LoadImage(ctx context.Context, tarball io.Reader) ([]string, error)
+
+	Exec(ctx context.Context, container string, opts ExecOptions) (exitCode int, err error)
+	Logs(ctx context.Context, container string, opts LogOptions, stdout, stderr io.Writer) error
+
+	Close() error
+}

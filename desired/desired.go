@@ -1,0 +1,93 @@
+// Package desired compiles a validated berth.yaml into the state the engine
+// should be in: one network per kit and one container spec per enabled
+// service, each with a content hash that changes only when a recreate is needed.
+package desired
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/voidnxlabs/berth/runtime"
+)
+
+// State is the whole desired state of a project.
+type State struct {
+	Project    string
+	Networks   []Network   // sorted by name
+	Containers []Container // sorted by name
+}
+
+// Network is one kit's private network.
+type Network struct {
+	Kit  string
+	Spec runtime.NetworkSpec
+	// Hash covers what forces the network to be recreated (subnet, gateway).
+	Hash string
+}
+
+// Condition says what a dependency must reach before a dependent starts.
+type Condition string
+
+const (
+	ConditionStarted Condition = "started"
+	ConditionHealthy Condition = "healthy"
+)
+
+// Dependency is one dependsOn entry, resolved to a container name.
+type Dependency struct {
+	Name      string // container name
+	Condition Condition
+}
+
+// DataPath is a host path the service keeps its data in. berth creates it
+// when missing and never deletes it.
+type DataPath struct {
+	Option string // option path that set it, e.g. ml.ollama.modelsPath
+	Host   string
+	Target string
+	UID    int
+	GID    int
+	Mode   uint32
+}
+
+// Health is a readiness check berth runs from the host against the
+// container's private address, so images need no curl inside.
+type Health struct {
+	Kind        string // http or tcp
+	Port        uint16
+	Path        string // http only
+	Interval    time.Duration
+	Timeout     time.Duration
+	StartPeriod time.Duration // failures inside it read as "starting"
+}
+
+// GPU is the GPU request of a service as the config states it; the gpu
+// package turns it into engine requests.
+type GPU struct {
+	All          bool
+	Count        int
+	IDs          []string // UUIDs or PCI addresses
+	Vendor       string   // nvidia, amd, intel
+	Capabilities []string
+	Mode         string // auto, cdi, nvidia-runtime, devices
+	Optional     bool
+}
+
+// Container is one service's container.
+type Container struct {
+	Kit     string
+	Service string
+	Spec    runtime.ContainerSpec
+	// Hash is the config hash: it covers every field of Spec that needs a
+	// recreate to change, and is also stored in the io.berth.config-hash label.
+	Hash      string
+	Address   netip.Addr // on the kit's own network
+	DependsOn []Dependency
+	DataPaths []DataPath
+	Health    *Health
+	GPU       *GPU
+	// Secrets names the generated secrets the container receives.
+	Secrets []string
+	// AliasPrefix is the shell-alias prefix, e.g. ml-ollama, dev-pg.
+	AliasPrefix string
+}

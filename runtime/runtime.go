@@ -29,6 +29,9 @@ var (
 	ErrNotFound    = errors.New("not found")
 	ErrConflict    = errors.New("already exists")
 	ErrUnreachable = errors.New("engine unreachable")
+	// ErrInUse reports an object that cannot be removed while others use
+	// it, such as a network that still has endpoints.
+	ErrInUse = errors.New("in use")
 )
 
 // NetworkSpec is a private bridge network for one kit.
@@ -166,6 +169,12 @@ type Container struct {
 	Networks  map[string]netip.Addr // network name → address
 	Ports     []Port
 	Resources Resources
+	// Env, Mounts and Cmd are reported so that a plan can say what changed
+	// when the config hash differs.
+	Env    []string
+	Mounts []Mount
+	Cmd    []string
+	TTY    bool
 }
 
 // Image is an image present in the engine.

@@ -82,6 +82,7 @@ type Container struct {
 	// recreate to change, and is also stored in the io.berth.config-hash label.
 	Hash      string
 	Address   netip.Addr // on the kit's own network
+	Listen    []uint16   // ports the service listens on, the main one first
 	DependsOn []Dependency
 	DataPaths []DataPath
 	Health    *Health

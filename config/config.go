@@ -1,0 +1,300 @@
+// Package config loads berth.yaml: typed options with their file positions,
+// Nix-style dotted keys, ${VAR} interpolation, the option registry behind
+// `berth options` and `berth schema`, and validation that reports every
+// problem at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/voidnxlabs/berth/kits"
+)
+
+// DefaultFile is the config file name looked up in the working directory.
+const DefaultFile = "berth.yaml"
+
+// Config is a loaded, validated berth.yaml.
+type Config struct {
+	File           string
+	Project        string
+	Runtime        string
+	PublishAddress netip.Addr
+	Kits           []*Kit // sorted by name
+	Stacks         []*Stack
+	// Images holds the raw image recipes; the image package decodes them.
+	Images *yaml.Node
+}
+
+// Kit is one kit of services on its own network.
+type Kit struct {
+	Name    string
+	Pos     Pos
+	Builtin *kits.Kit // nil for a kit of the user's
+	Enable  bool
+	Subnet  netip.Prefix
+	Host    netip.Addr
+	// Services holds every service of the kit: catalog services (enabled or
+	// not) and the user's own, sorted by name.
+	Services []*Service
+}
+
+// Service is one service's options with defaults applied.
+type Service struct {
+	Kit       string
+	Name      string
+	Container string
+	Pos       Pos
+	Catalog   *kits.Service // nil for a service of the user's
+	InFile    bool          // the service appears in the config file
+
+	Enable     bool
+	Image      string
+	Ports      []PortOpt // the main port first
+	IP         netip.Addr
+	Hostname   string
+	Env        map[string]string
+	Command    []string
+	Entrypoint []string
+	User       string
+	Workdir    string
+	Paths      []PathOpt // catalog data paths
+	Mounts     []Mount
+	GPU        *GPU
+	Resources  Resources
+	Health     *Health
+	DependsOn  []Dep
+	Publish    []Publish
+	Restart    string
+	Connect    []string
+	Labels     map[string]string
+
+	// pos records where each option was set, for later checks.
+	pos map[string]Pos
+}
+
+// PosOf returns where option (relative to the service, e.g. "port") was set.
+func (s *Service) PosOf(option string) Pos {
+	if p, ok := s.pos[option]; ok {
+		return p
+	}
+	return s.Pos
+}
+
+// Path returns the service's option path prefix, e.g. ml.ollama.
+func (s *Service) Path() string { return s.Kit + "." + s.Name }
+
+// PortOpt is one listening port and the option that set it.
+type PortOpt struct {
+	Option   string
+	Port     uint16
+	Protocol string
+}
+
+// PathOpt is one catalog data path.
+type PathOpt struct {
+	Option string
+	Host   string
+	Target string
+	UID    int
+	GID    int
+}
+
+// Mount is a user bind mount.
+type Mount struct {
+	Source   string
+	Target   string
+	ReadOnly bool
+}
+
+// GPU is a GPU request.
+type GPU struct {
+	None         bool // gpu: none turns off the catalog's default request
+	All          bool
+	Count        int
+	IDs          []string
+	Vendor       string
+	Capabilities []string
+	Mode         string
+	Optional     bool
+}
+
+// Resources are limits; zero is unlimited.
+type Resources struct {
+	MemoryBytes int64
+	CPUs        float64
+	ShmBytes    int64
+	Pids        int64
+}
+
+// Health is a readiness check run from the host.
+type Health struct {
+	Kind        string // http | tcp
+	Path        string
+	Port        uint16
+	Interval    time.Duration
+	Timeout     time.Duration
+	StartPeriod time.Duration
+}
+
+// Dep is one dependsOn entry.
+type Dep struct {
+	Kit, Service string
+	Condition    string // started | healthy
+	Pos          Pos
+}
+
+// Publish publishes a container port on a host address.
+type Publish struct {
+	HostIP        netip.Addr
+	HostPort      uint16
+	ContainerPort uint16
+	Pos           Pos
+}
+
+// Stack is a named selection of services.
+type Stack struct {
+	Name    string
+	Pos     Pos
+	Members []Ref
+}
+
+// Ref names a service as kit/service.
+type Ref struct {
+	Kit, Service string
+	Pos          Pos
+}
+
+func (r Ref) String() string { return r.Kit + "/" + r.Service }
+
+// Kit returns the kit called name, or nil.
+func (c *Config) Kit(name string) *Kit {
+	for _, k := range c.Kits {
+		if k.Name == name {
+			return k
+		}
+	}
+	return nil
+}
+
+// Service returns kit/name, or nil.
+func (c *Config) Service(kit, name string) *Service {
+	k := c.Kit(kit)
+	if k == nil {
+		return nil
+	}
+	for _, s := range k.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Enabled returns every enabled service of every enabled kit, sorted by
+// container name.
+func (c *Config) Enabled() []*Service {
+	var out []*Service
+	for _, k := range c.Kits {
+		if !k.Enable {
+			continue
+		}
+		for _, s := range k.Services {
+			if s.Enable {
+				out = append(out, s)
+			}
+		}
+	}
+	sortServices(out)
+	return out
+}
+
+// Stack returns the stack called name, or nil.
+func (c *Config) Stack(name string) *Stack {
+	for _, s := range c.Stacks {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// LoadOptions say where the config comes from.
+type LoadOptions struct {
+	// File is the path given with -f; empty means $BERTH_CONFIG, else
+	// ./berth.yaml.
+	File   string
+	Getenv func(string) string
+}
+
+// ErrNoConfig is returned when no config file exists where one is looked for.
+var ErrNoConfig = errors.New("no config file")
+
+// Resolve returns the config file path Load would read.
+func Resolve(opts LoadOptions) string {
+	if opts.File != "" {
+		return opts.File
+	}
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if f := getenv("BERTH_CONFIG"); f != "" {
+		return f
+	}
+	return DefaultFile
+}
+
+// Load reads, decodes and validates the config file. A config problem is
+// returned as Errors, holding every problem found.
+func Load(opts LoadOptions) (*Config, error) {
+	file := Resolve(opts)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("reading %s: %w", file, ErrNoConfig)
+		}
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	project := ""
+	if abs, err := filepath.Abs(file); err == nil {
+		project = filepath.Base(filepath.Dir(abs))
+	}
+	return Parse(file, data, ParseOptions{Getenv: getenv, DefaultProject: project})
+}
+
+// ParseOptions tune Parse.
+type ParseOptions struct {
+	Getenv         func(string) string
+	DefaultProject string
+}
+
+// Parse decodes and validates config data read from file (used in messages).
+func Parse(file string, data []byte, opts ParseOptions) (*Config, error) {
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	c := &errs{}
+	root := parse(file, data, opts.Getenv, c)
+	if root == nil {
+		return nil, c.err()
+	}
+	d := &decoder{file: file, errs: c}
+	cfg := d.config(root, opts.DefaultProject)
+	validate(cfg, c)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}

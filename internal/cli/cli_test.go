@@ -1,0 +1,84 @@
+package cli_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/voidnxlabs/berth/internal/cli"
+)
+
+// TestMain lets testscript run the real main as the "berth" program.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"berth": func() { os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the CLI transcripts in testdata/script. BERTH_UPDATE=1
+// rewrites their expected output in place.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:           "testdata/script",
+		UpdateScripts: os.Getenv("BERTH_UPDATE") != "",
+		Setup: func(env *testscript.Env) error {
+			// Keep the user's environment out of the scripts.
+			env.Setenv("BERTH_CONFIG", "")
+			env.Setenv("XDG_STATE_HOME", env.WorkDir+"/.state")
+			env.Setenv("CI", os.Getenv("CI"))
+			if h := os.Getenv("DOCKER_HOST"); h != "" {
+				env.Setenv("DOCKER_HOST", h)
+			}
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "docker":
+				ok := dockerReachable()
+				if !ok && os.Getenv("CI") == "true" {
+					return false, errors.New("no Docker engine reachable and CI=true: engine tests must not be skipped")
+				}
+				return ok, nil
+			case "root":
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// code N CMD ARGS... runs CMD and checks that it exits with N.
+			"code": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 2 {
+					ts.Fatalf("usage: code N command [args...]")
+				}
+				want, err := strconv.Atoi(args[0])
+				if err != nil {
+					ts.Fatalf("code: bad exit code %q", args[0])
+				}
+				got := 0
+				if err := ts.Exec(args[1], args[2:]...); err != nil {
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) {
+						ts.Fatalf("code: %v", err)
+					}
+					got = ee.ExitCode()
+				}
+				if (got == want) == neg {
+					ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+				}
+			},
+		},
+	})
+}
+
+func dockerReachable() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return exec.CommandContext(ctx, "docker", "info").Run() == nil
+}

@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/voidnxlabs/berth/config"
+	"github.com/voidnxlabs/berth/kits"
+)
+
+// load reads and validates the config. Config problems are printed here,
+// every one with its hint, and end the command with exit code 2.
+func (g *globals) load() (*config.Config, error) {
+	cfg, err := config.Load(config.LoadOptions{File: g.configFile, Getenv: g.getenv})
+	if err == nil {
+		return cfg, nil
+	}
+	return nil, g.configError(err)
+}
+
+func (g *globals) configFilePath() string {
+	return config.Resolve(config.LoadOptions{File: g.configFile, Getenv: g.getenv})
+}
+
+func (g *globals) configError(err error) error {
+	var ces config.Errors
+	if errors.As(err, &ces) {
+		for _, e := range ces {
+			fmt.Fprintf(g.stderr, "berth: error: %s\n", e)
+			if e.Hint != "" {
+				fmt.Fprintf(g.stderr, "berth: hint: %s\n", e.Hint)
+			}
+		}
+		n := "problem"
+		if len(ces) > 1 {
+			n = "problems"
+		}
+		fmt.Fprintf(g.stderr, "berth: %s: %d %s, nothing was changed\n", g.configFilePath(), len(ces), n)
+		return exitCode(ExitChanges)
+	}
+	if errors.Is(err, config.ErrNoConfig) {
+		return withHint(err, ExitFailure, "run 'berth init' to write the seed's config, or pass -f FILE")
+	}
+	return &exitError{code: ExitFailure, err: err}
+}
+
+// targetError turns an unknown TARGET into an error with a hint.
+func targetError(err error) error {
+	var te *config.TargetError
+	if errors.As(err, &te) {
+		return withHint(err, ExitFailure, te.Hint)
+	}
+	return err
+}
+
+// printJSON writes v as indented JSON on stdout.
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// completeTargets offers TARGET names from the config for shell completion.
+func completeTargets(g *globals) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		cfg, err := config.Load(config.LoadOptions{File: g.configFile, Getenv: g.getenv})
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, t := range cfg.TargetNames() {
+			if strings.HasPrefix(t, toComplete) {
+				out = append(out, t)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+func init() {
+	register(newInitCmd)
+	register(newValidateCmd)
+}
+
+func newInitCmd(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Write a starter berth.yaml (the seed's configuration)",
+		Long: `init writes the seed's configuration: the ml kit (Ollama, Jupyter, ComfyUI,
+vLLM, LocalAI on 192.168.200.0/24) and the dev kit (dev-ml, chat-ui,
+code-server, a Caddy proxy and PostgreSQL on 192.168.210.0/24).
+
+It refuses to overwrite an existing file unless --force is given.`,
+		Example: `  berth init
+  berth init -f /etc/berth/berth.yaml
+  berth init --force`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := g.configFilePath()
+			if _, err := os.Stat(path); err == nil && !force {
+				return withHint(fmt.Errorf("%s already exists", path), ExitFailure, "pass --force to overwrite it")
+			}
+			if dir := filepath.Dir(path); dir != "." {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return err
+				}
+			}
+			if err := os.WriteFile(path, kits.Seed(), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stderr, "berth: wrote %s; next: berth validate, berth plan\n", path)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
+	return cmd
+}
+
+func newValidateCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check berth.yaml and report every problem at once",
+		Long: `validate loads berth.yaml and checks it without touching any engine:
+unknown options, wrong types, addresses, subnets, published ports,
+references and dependency cycles. Every problem is printed with its
+option path, file:line:col and a hint.
+
+Exit codes: 0 valid, 2 invalid.`,
+		Example: `  berth validate
+  berth validate -f examples/demo.yaml
+  berth validate --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(config.LoadOptions{File: g.configFile, Getenv: g.getenv})
+			if g.json {
+				type problem struct {
+					File   string `json:"file"`
+					Line   int    `json:"line"`
+					Column int    `json:"column"`
+					Path   string `json:"path,omitempty"`
+					Error  string `json:"error"`
+					Hint   string `json:"hint,omitempty"`
+				}
+				var ces config.Errors
+				if err != nil && !errors.As(err, &ces) {
+					return g.configError(err)
+				}
+				out := struct {
+					Valid    bool      `json:"valid"`
+					File     string    `json:"file"`
+					Services int       `json:"services"`
+					Problems []problem `json:"problems"`
+				}{Valid: err == nil, File: g.configFilePath(), Problems: []problem{}}
+				for _, e := range ces {
+					out.Problems = append(out.Problems, problem{e.Pos.File, e.Pos.Line, e.Pos.Column, e.Path, e.Msg, e.Hint})
+				}
+				if cfg != nil {
+					out.Services = len(cfg.Enabled())
+				}
+				if perr := g.printJSON(out); perr != nil {
+					return perr
+				}
+				if err != nil {
+					return exitCode(ExitChanges)
+				}
+				return nil
+			}
+			if err != nil {
+				return g.configError(err)
+			}
+			fmt.Fprintf(g.stderr, "berth: %s is valid: %d kits, %d services enabled\n", g.configFilePath(), countEnabledKits(cfg), len(cfg.Enabled()))
+			return nil
+		},
+	}
+	addJSON(cmd, g)
+	return cmd
+}
+
+func countEnabledKits(cfg *config.Config) int {
+	n := 0
+	for _, k := range cfg.Kits {
+		if k.Enable && k.Pos.File != "" {
+			n++
+		}
+	}
+	return n
+}

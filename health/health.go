@@ -1,0 +1,107 @@
+// Package health runs berth's readiness checks from the host against a
+// container's private address, so images need no probe tools inside.
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/voidnxlabs/berth/desired"
+)
+
+// DefaultTimeout bounds one probe when the check names none.
+const DefaultTimeout = 2 * time.Second
+
+// DefaultInterval is the pause between probes when the check names none.
+const DefaultInterval = 500 * time.Millisecond
+
+// Probe checks h once against addr: an HTTP GET that answers 2xx or 3xx,
+// or a TCP connect.
+func Probe(ctx context.Context, addr netip.Addr, h *desired.Health) error {
+	if h == nil {
+		return nil
+	}
+	timeout := h.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hostPort := net.JoinHostPort(addr.String(), strconv.Itoa(int(h.Port)))
+	switch h.Kind {
+	case "tcp":
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", hostPort)
+		if err != nil {
+			return fmt.Errorf("probing tcp %s: %w", hostPort, err)
+		}
+		return c.Close()
+	case "http", "":
+		path := h.Path
+		if path == "" {
+			path = "/"
+		}
+		url := "http://" + hostPort + path
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return fmt.Errorf("probing %s: %w", url, err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("probing %s: %w", url, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 400 {
+			return fmt.Errorf("probing %s: status %s", url, resp.Status)
+		}
+		return nil
+	default:
+		return fmt.Errorf("unknown health check kind %q", h.Kind)
+	}
+}
+
+// client does not follow redirects: a 3xx already says the service answers.
+var client = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true},
+}
+
+// Wait probes until the check passes, ctx ends, or timeout passes (zero:
+// only ctx bounds it). The error wraps the last probe's failure.
+func Wait(ctx context.Context, addr netip.Addr, h *desired.Health, timeout time.Duration) error {
+	if h == nil {
+		return nil
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	interval := h.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	start := time.Now()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		err := Probe(ctx, addr, h)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("not healthy after %v: %w", time.Since(start).Round(time.Millisecond), err)
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

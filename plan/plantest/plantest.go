@@ -20,6 +20,9 @@ import (
 type Kit struct {
 	Name     string
 	Subnet   string // e.g. 10.214.1.0/24; the host address is .10
+	// Prefix is put before container names, so that tests on a shared
+	// engine do not collide.
+	Prefix string
 	Services []Service
 }
 
@@ -93,7 +96,7 @@ func container(project string, k Kit, s Service, subnets map[string]netip.Prefix
 	}
 	slices.Sort(env)
 	spec := runtime.ContainerSpec{
-		Name:     Name(k.Name, s.Name),
+		Name:     k.Prefix + Name(k.Name, s.Name),
 		Image:    image,
 		Hostname: s.Name,
 		Cmd:      s.Cmd,

@@ -18,11 +18,11 @@ import (
 
 // Kit is one kit of services on its own network.
 type Kit struct {
-	Name     string
-	Subnet   string // e.g. 10.214.1.0/24; the host address is .10
+	Name   string
+	Subnet string // e.g. 10.214.1.0/24; the host address is .10
 	// Prefix is put before container names, so that tests on a shared
 	// engine do not collide.
-	Prefix string
+	Prefix   string
 	Services []Service
 }
 

@@ -178,13 +178,8 @@ func (u *Universe) Resolve(req Request) ([]*Package, error) {
 			if chosen[p.Name] != p {
 				continue
 			}
-			for _, pr := range p.Provides {
-				if pr.Name != d.Name {
-					continue
-				}
-				if d.Rel == RelAny || (pr.Rel == RelEQ && Satisfies(pr.Version, d.Rel, d.Version)) {
-					return true
-				}
+			if providesMatch(p, d) {
+				return true
 			}
 		}
 		return false
@@ -260,20 +255,18 @@ func (u *Universe) Resolve(req Request) ([]*Package, error) {
 				chosenOne = p
 				break
 			}
-			if d.Rel == RelAny {
-				var provs []*Package
-				for _, p := range u.providers[d.Name] {
-					if !excluded(p.Name) {
-						provs = append(provs, p)
-					}
-				}
-				if len(provs) > 0 {
-					sortProviders(provs)
-					chosenOne = provs[0]
-					break
+			var provs []*Package
+			for _, p := range u.providers[d.Name] {
+				if !excluded(p.Name) && providesMatch(p, d) {
+					provs = append(provs, p)
 				}
 			}
-			if len(u.byName[d.Name]) > 0 {
+			if len(provs) > 0 {
+				sortProviders(provs)
+				chosenOne = provs[0]
+				break
+			}
+			if len(u.byName[d.Name]) > 0 || len(u.providers[d.Name]) > 0 {
 				why = append(why, fmt.Sprintf("no version of %s matches", d.Name))
 			} else {
 				why = append(why, fmt.Sprintf("%s is not in any suite", d.Name))
@@ -294,6 +287,20 @@ func (u *Universe) Resolve(req Request) ([]*Package, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// providesMatch reports whether p provides d: any Provides of the name
+// meets an unversioned dependency; a versioned one needs "(= version)".
+func providesMatch(p *Package, d Dep) bool {
+	for _, pr := range p.Provides {
+		if pr.Name != d.Name {
+			continue
+		}
+		if d.Rel == RelAny || (pr.Rel == RelEQ && Satisfies(pr.Version, d.Rel, d.Version)) {
+			return true
+		}
+	}
+	return false
 }
 
 var priorityRank = map[string]int{"required": 0, "important": 1, "standard": 2, "optional": 3, "extra": 4}

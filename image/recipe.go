@@ -130,7 +130,7 @@ type Mode uint32
 func (m *Mode) UnmarshalYAML(n *yaml.Node) error {
 	v, err := strconv.ParseUint(strings.TrimPrefix(n.Value, "0o"), 8, 32)
 	if err != nil || v > 0o7777 {
-		return fmt.Errorf("mode %q is not an octal permission such as 0755", n.Value)
+		return &posError{n.Line, n.Column, fmt.Sprintf("mode %q is not an octal permission such as 0755", n.Value)}
 	}
 	*m = Mode(v)
 	return nil
@@ -141,17 +141,25 @@ func (p *Port) UnmarshalYAML(n *yaml.Node) error {
 	num, proto, _ := strings.Cut(n.Value, "/")
 	v, err := strconv.ParseUint(num, 10, 16)
 	if err != nil || v == 0 {
-		return fmt.Errorf("port %q is not a port number such as 6379 or 53/udp", n.Value)
+		return &posError{n.Line, n.Column, fmt.Sprintf("port %q is not a port number such as 6379 or 53/udp", n.Value)}
 	}
 	if proto == "" {
 		proto = "tcp"
 	}
 	if proto != "tcp" && proto != "udp" && proto != "sctp" {
-		return fmt.Errorf("port %q: protocol must be tcp, udp or sctp", n.Value)
+		return &posError{n.Line, n.Column, fmt.Sprintf("port %q: protocol must be tcp, udp or sctp", n.Value)}
 	}
 	*p = Port(fmt.Sprintf("%d/%s", v, proto))
 	return nil
 }
+
+// posError is an error of a custom decoder, at its node.
+type posError struct {
+	line, col int
+	msg       string
+}
+
+func (e *posError) Error() string { return e.msg }
 
 // RecipeError is a problem in one recipe, with its position in the YAML.
 type RecipeError struct {
@@ -324,6 +332,10 @@ func child(v *yaml.Node, key string) *yaml.Node {
 func yamlError(p string, n *yaml.Node, err error) error {
 	msg := err.Error()
 	line, col := n.Line, n.Column
+	var pe *posError
+	if errors.As(err, &pe) {
+		return &RecipeError{Path: p, Line: pe.line, Col: pe.col, Msg: pe.msg}
+	}
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		msg = te.Errors[0]
@@ -331,7 +343,7 @@ func yamlError(p string, n *yaml.Node, err error) error {
 		if rest, ok := strings.CutPrefix(msg, "line "); ok {
 			if num, m, ok := strings.Cut(rest, ": "); ok {
 				if l, err := strconv.Atoi(num); err == nil {
-					line, col, msg = l, 0, m
+					line, col, msg = l, columnAt(n, l), m
 				}
 			}
 		}
@@ -348,6 +360,19 @@ func yamlError(p string, n *yaml.Node, err error) error {
 var recipeFields = []string{"description", "suite", "updates", "suites", "mirror", "components",
 	"packages", "exclude", "drop", "keep", "users", "groups", "dirs", "files", "go", "env",
 	"entrypoint", "cmd", "user", "workdir", "ports", "labels", "maxLayers", "note"}
+
+// columnAt finds the column of the first node of n's tree on line.
+func columnAt(n *yaml.Node, line int) int {
+	if n.Line == line {
+		return n.Column
+	}
+	for _, c := range n.Content {
+		if col := columnAt(c, line); col > 0 {
+			return col
+		}
+	}
+	return 0
+}
 
 func fieldNames() map[string]bool {
 	out := map[string]bool{}

@@ -1,11 +1,13 @@
 package docker_test
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 
 	"github.com/voidnxlabs/berth/internal/testenv"
 	"github.com/voidnxlabs/berth/runtime"
+	"github.com/voidnxlabs/berth/runtime/docker"
 	"github.com/voidnxlabs/berth/runtime/runtimetest"
 )
 
@@ -16,4 +18,12 @@ func TestConformance(t *testing.T) {
 		Subnets:   netip.MustParsePrefix("10.212.0.0/16"),
 		Reachable: true,
 	})
+}
+
+func TestUnreachable(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+t.TempDir()+"/no.sock")
+	_, err := docker.New(t.Context())
+	if !errors.Is(err, runtime.ErrUnreachable) {
+		t.Errorf("err = %v, want ErrUnreachable", err)
+	}
 }

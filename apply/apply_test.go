@@ -279,7 +279,7 @@ func TestDataPaths(t *testing.T) {
 		t.Errorf("existing path changed mode to %v", fi.Mode().Perm())
 	}
 
-	p := computePlan(t, e, d, plan.Options{Down: true})
+	p := computePlan(t, e, d, plan.Options{Action: plan.ActionDown})
 	if _, err := apply.Run(t.Context(), e, p, apply.Options{}); err != nil {
 		t.Fatal(err)
 	}

@@ -233,7 +233,7 @@ func TestDockerScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := apply.Run(ctx, e, plan.Compute(d, obs, plan.Options{Down: true}), apply.Options{}); err != nil {
+	if _, err := apply.Run(ctx, e, plan.Compute(d, obs, plan.Options{Action: plan.ActionDown}), apply.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if ids := s.ids(); len(ids) != 0 {

@@ -11,16 +11,34 @@ import (
 	"github.com/voidnxlabs/berth/runtime"
 )
 
+// Action is what a plan is for.
+type Action string
+
+const (
+	// ActionUp makes the engine match the desired state (berth up).
+	ActionUp Action = "up"
+	// ActionDown removes the targeted containers (all when Targets is
+	// empty) and networks left without containers. Data paths stay.
+	ActionDown Action = "down"
+	// ActionStart starts the targeted containers that exist but do not
+	// run, and what they depend on, in dependency order. It creates and
+	// recreates nothing: that is up's work.
+	ActionStart Action = "start"
+	// ActionStop stops the targeted running containers, dependents first.
+	ActionStop Action = "stop"
+	// ActionRestart stops and starts the targeted containers.
+	ActionRestart Action = "restart"
+)
+
 // Options adjust a plan.
 type Options struct {
+	// Action is ActionUp when empty.
+	Action Action
 	// Targets limits the plan to these containers (by name), plus what
 	// they depend on and what shares a network being recreated. Empty means
 	// the whole project, including the removal of what is no longer in the
 	// config.
 	Targets []string
-	// Down plans the removal of the targeted containers (all when Targets
-	// is empty) and of networks left without containers. Data paths stay.
-	Down bool
 	// Wait adds a health wait for every container the plan starts.
 	Wait bool
 	// Generation is recorded in the io.berth.generation label of what is
@@ -56,9 +74,12 @@ func Compute(d desired.State, obs Observed, opts Options) *Plan {
 	for i := range d.Networks {
 		c.dn[d.Networks[i].Spec.Name] = &d.Networks[i]
 	}
-	if opts.Down {
+	switch opts.Action {
+	case ActionDown:
 		c.down()
-	} else {
+	case ActionStart, ActionStop, ActionRestart:
+		c.lifecycle()
+	default:
 		c.up()
 	}
 	return &Plan{Project: d.Project, Ops: order(c.ops)}
@@ -424,6 +445,52 @@ func (c *computer) dependencies(sel []*desired.Container) {
 			}
 		}
 	}
+}
+
+// lifecycle plans starts and stops of existing containers.
+func (c *computer) lifecycle() {
+	var sel []*desired.Container
+	if c.opts.Action == ActionStart {
+		sel = c.selected() // with what they depend on
+	} else {
+		for i := range c.d.Containers {
+			dc := &c.d.Containers[i]
+			if len(c.opts.Targets) == 0 || slices.Contains(c.opts.Targets, dc.Spec.Name) {
+				sel = append(sel, dc)
+			}
+		}
+	}
+	stops := map[string]string{}
+	for _, dc := range sel {
+		name := dc.Spec.Name
+		o, ok := c.oc[name]
+		if !ok {
+			continue // never created: up's work
+		}
+		running := o.State == runtime.StateRunning || o.State == runtime.StateRestarting
+		if c.opts.Action != ActionStart && running {
+			stops[name] = c.add(&Op{Kind: StopContainer, Target: name, Cause: string(c.opts.Action), Container: dc, ObservedID: o.ID}).ID
+		}
+		if c.opts.Action == ActionStop || (c.opts.Action == ActionStart && running) {
+			continue
+		}
+		cause := "start"
+		if c.opts.Action == ActionRestart {
+			cause = "restart"
+		}
+		op := c.add(&Op{Kind: StartContainer, Target: name, Cause: cause, Container: dc, ObservedID: o.ID})
+		c.dep(op.ID, stops[name])
+		c.act[name] = op.ID
+	}
+	// Dependents stop first.
+	for name := range stops {
+		if dc := c.dc[name]; dc != nil {
+			for _, dep := range dc.DependsOn {
+				c.dep(stops[dep.Name], stops[name])
+			}
+		}
+	}
+	c.dependencies(sel)
 }
 
 // down plans the removal of the targeted containers and of networks left

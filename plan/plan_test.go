@@ -173,9 +173,18 @@ func TestPlans(t *testing.T) {
 				w.t.Fatal(err)
 			}
 		}},
-		{name: "down", before: func(w *world) {}, opts: plan.Options{Down: true}},
-		{name: "down-kit", before: func(w *world) {}, opts: plan.Options{Down: true, Targets: []string{"ml-ollama", "ml-jupyter"}}},
-		{name: "down-one", before: func(w *world) {}, opts: plan.Options{Down: true, Targets: []string{"dev-chat-ui"}}},
+		{name: "down", before: func(w *world) {}, opts: plan.Options{Action: plan.ActionDown}},
+		{name: "down-kit", before: func(w *world) {}, opts: plan.Options{Action: plan.ActionDown, Targets: []string{"ml-ollama", "ml-jupyter"}}},
+		{name: "down-one", before: func(w *world) {}, opts: plan.Options{Action: plan.ActionDown, Targets: []string{"dev-chat-ui"}}},
+		{name: "stop-all", before: func(w *world) {}, opts: plan.Options{Action: plan.ActionStop}},
+		{name: "restart-one", before: func(w *world) {}, opts: plan.Options{Action: plan.ActionRestart, Targets: []string{"ml-ollama"}}},
+		{name: "start-after-stop", before: func(w *world) {
+			for _, c := range []string{"ml-ollama", "dev-chat-ui", "dev-postgres"} {
+				if err := w.e.StopContainer(w.t.Context(), c, 0); err != nil {
+					w.t.Fatal(err)
+				}
+			}
+		}, opts: plan.Options{Action: plan.ActionStart, Targets: []string{"dev-chat-ui"}}},
 		{name: "orphan-network", before: func(w *world) {
 			_, err := w.e.CreateNetwork(w.t.Context(), runtime.NetworkSpec{
 				Name: "proj-old", Subnet: netip.MustParsePrefix("10.213.220.0/24"),
@@ -207,7 +216,11 @@ func TestPlans(t *testing.T) {
 			}
 			// Whatever the plan, applying it converges.
 			w.apply(p)
-			if p := w.plan(d, tc.opts); !p.Empty() {
+			again := tc.opts
+			if again.Action == plan.ActionRestart {
+				again.Action = plan.ActionStart // a restart repeats itself
+			}
+			if p := w.plan(d, again); !p.Empty() {
 				t.Fatalf("plan after apply is not empty:\n%s", p)
 			}
 		})

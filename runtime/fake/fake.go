@@ -740,6 +740,7 @@ type program struct {
 	exit           *int
 	exitAfter      time.Duration
 	cat            bool
+	stat           string
 }
 
 func parseProgram(entrypoint, cmd, env []string) program {
@@ -785,6 +786,8 @@ func parseProgram(entrypoint, cmd, env []string) program {
 			p.exitAfter, _ = time.ParseDuration(next())
 		case "cat":
 			p.cat = true
+		case "stat":
+			p.stat = next()
 		}
 	}
 	return p
@@ -806,6 +809,22 @@ func (e *Engine) Exec(ctx context.Context, container string, opts runtime.ExecOp
 		return -1, fmt.Errorf("creating exec: %w", err)
 	}
 	p := parseProgram(nil, opts.Cmd, opts.Env)
+	if p.stat != "" {
+		// The fake's container file system is its mounts and devices.
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, m := range c.spec.Mounts {
+			if m.Target == p.stat {
+				return 0, nil
+			}
+		}
+		for _, d := range c.spec.Devices {
+			if d.Container == p.stat || (d.Container == "" && d.Host == p.stat) {
+				return 0, nil
+			}
+		}
+		return 1, nil
+	}
 	stdout, stderr := opts.Stdout, opts.Stderr
 	if stdout == nil {
 		stdout = io.Discard

@@ -551,6 +551,11 @@ func (s *suite) resources(t *testing.T) {
 	spec.Mounts = []runtime.Mount{{Source: t.TempDir(), Target: "/data"}}
 	spec.Restart = "unless-stopped"
 	spec.Init = true
+	spec.Devices = []runtime.Device{{Host: "/dev/null", Container: "/dev/berth-null", Permissions: "rwm"}}
+	spec.DeviceCgroupRules = []string{"c 1:3 rwm"}
+	spec.GroupAdd = []string{"44"}
+	spec.Healthcheck = &runtime.Healthcheck{Test: []string{"CMD", fixture.Binary, "-stat", "/data"}, Interval: time.Second, Timeout: time.Second, Retries: 3}
+	spec.StopTimeout = 3 * time.Second
 	id := ev.create(spec)
 	c := ev.inspect(id)
 	if c.Resources != spec.Resources {
@@ -562,6 +567,15 @@ func (s *suite) resources(t *testing.T) {
 	ev.start(id)
 	if c := ev.inspect(id); c.State != runtime.StateRunning {
 		t.Errorf("state = %s", c.State)
+	}
+	for _, path := range []string{"/data", "/dev/berth-null"} {
+		code, err := ev.e.Exec(t.Context(), id, runtime.ExecOptions{Cmd: []string{fixture.Binary, "-stat", path}})
+		if err != nil || code != 0 {
+			t.Errorf("%s in the container: exit %d, %v", path, code, err)
+		}
+	}
+	if code, _ := ev.e.Exec(t.Context(), id, runtime.ExecOptions{Cmd: []string{fixture.Binary, "-stat", "/nonexistent"}}); code != 1 {
+		t.Errorf("-stat of a missing path: exit %d, want 1", code)
 	}
 }
 

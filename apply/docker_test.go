@@ -35,6 +35,20 @@ type dockerScenario struct {
 	data    string
 }
 
+// newDockerScenario loads the fixture under a reference of the test's own,
+// which the image-update step may move, and removes what the test made.
+func newDockerScenario(t *testing.T, e runtime.Engine, id string) *dockerScenario {
+	s := &dockerScenario{t: t, e: e, project: "berthtest-" + id, prefix: "bt" + id + "-", image: "berthtest-" + id + ":app", data: t.TempDir()}
+	fixture.LoadAs(t, e, fixture.Image(t, ""), s.image)
+	t.Cleanup(func() {
+		runtimetest.Cleanup(t, e, map[string]string{runtime.LabelProject: s.project})
+		if err := e.RemoveImage(context.Background(), s.image); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return s
+}
+
 func (s *dockerScenario) kits(mut ...func([]plantest.Kit)) desired.State {
 	k := []plantest.Kit{
 		{Name: "ml", Subnet: "10.214.1.0/24", Prefix: s.prefix, Services: []plantest.Service{
@@ -130,8 +144,7 @@ func TestDockerScenarios(t *testing.T) {
 	b := make([]byte, 3)
 	rand.Read(b)
 	id := hex.EncodeToString(b)
-	s := &dockerScenario{t: t, e: e, project: "berthtest-" + id, prefix: "bt" + id + "-", image: fixture.Load(t, e), data: t.TempDir()}
-	t.Cleanup(func() { runtimetest.Cleanup(t, e, map[string]string{runtime.LabelProject: s.project}) })
+	s := newDockerScenario(t, e, id)
 	ctx := t.Context()
 	name := func(n string) string { return s.prefix + n }
 
@@ -255,8 +268,7 @@ func TestDockerCancel(t *testing.T) {
 	b := make([]byte, 3)
 	rand.Read(b)
 	id := hex.EncodeToString(b)
-	s := &dockerScenario{t: t, e: e, project: "berthtest-" + id, prefix: "bt" + id + "-", image: fixture.Load(t, e), data: t.TempDir()}
-	t.Cleanup(func() { runtimetest.Cleanup(t, e, map[string]string{runtime.LabelProject: s.project}) })
+	s := newDockerScenario(t, e, id)
 	d := s.kits(func(k []plantest.Kit) {
 		// Away from TestDockerScenarios' subnets: both may run at once.
 		k[0].Subnet, k[1].Subnet = "10.214.11.0/24", "10.214.12.0/24"

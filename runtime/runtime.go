@@ -242,6 +242,9 @@ type Engine interface {
 	InspectImage(ctx context.Context, ref string) (Image, error)
 	PullImage(ctx context.Context, ref string, progress func(ProgressEvent)) error
 	LoadImage(ctx context.Context, tarball io.Reader) ([]string, error)
+	// RemoveImage removes a reference; the image goes with its last one.
+	// An image that containers use is not removed (ErrConflict).
+	RemoveImage(ctx context.Context, ref string) error
 
 	Exec(ctx context.Context, container string, opts ExecOptions) (exitCode int, err error)
 	Logs(ctx context.Context, container string, opts LogOptions, stdout, stderr io.Writer) error

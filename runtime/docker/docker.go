@@ -482,6 +482,14 @@ func (e *Engine) PullImage(ctx context.Context, ref string, progress func(runtim
 	return nil
 }
 
+// RemoveImage removes a reference, never forcing: an image in use stays.
+func (e *Engine) RemoveImage(ctx context.Context, ref string) error {
+	if _, err := e.c.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
+		return fmt.Errorf("removing image %q: %w", ref, mapErr(err))
+	}
+	return nil
+}
+
 // loadMessage is one line of the load stream; API 1.41 still sends the
 // error in a plain "error" field besides errorDetail.
 type loadMessage struct {

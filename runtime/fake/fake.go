@@ -630,6 +630,36 @@ func (e *Engine) InspectImage(ctx context.Context, ref string) (runtime.Image, e
 	return img, nil
 }
 
+// RemoveImage removes a reference unless a container uses the image it is
+// the last reference of.
+func (e *Engine) RemoveImage(ctx context.Context, ref string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.enter("RemoveImage", ref); err != nil {
+		return err
+	}
+	key := normalize(ref)
+	id, ok := e.images[key]
+	if !ok {
+		return fmt.Errorf("removing image %q: %w", ref, runtime.ErrNotFound)
+	}
+	refs := 0
+	for _, have := range e.images {
+		if have == id {
+			refs++
+		}
+	}
+	if refs == 1 {
+		for _, c := range e.containers {
+			if c.imageID == id {
+				return fmt.Errorf("removing image %q: used by container %q: %w", ref, c.spec.Name, runtime.ErrConflict)
+			}
+		}
+	}
+	delete(e.images, key)
+	return nil
+}
+
 // PullImage pulls ref for real, from a registry on this machine in tests,
 // and records its config digest as the image ID.
 func (e *Engine) PullImage(ctx context.Context, ref string, progress func(runtime.ProgressEvent)) error {

@@ -599,6 +599,26 @@ func (s *suite) loadImage(t *testing.T) {
 	if !found {
 		t.Errorf("RepoTags = %v, want %s among them", got.RepoTags, ref)
 	}
+
+	// An image in use stays; once unused it goes.
+	spec := ev.spec("user", "", netip.Addr{})
+	spec.Image = ref
+	cid := ev.create(spec)
+	if err := ev.e.RemoveImage(t.Context(), ref); !errors.Is(err, runtime.ErrConflict) {
+		t.Errorf("removing an image in use: err = %v, want ErrConflict", err)
+	}
+	if err := ev.e.RemoveContainer(t.Context(), cid); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.e.RemoveImage(t.Context(), ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ev.e.InspectImage(t.Context(), ref); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("after remove: err = %v, want ErrNotFound", err)
+	}
+	if err := ev.e.RemoveImage(t.Context(), ref); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("removing a missing image: err = %v, want ErrNotFound", err)
+	}
 }
 
 // pullImage covers the pull path with a registry on loopback, which
@@ -637,6 +657,9 @@ func (s *suite) pullImage(t *testing.T) {
 	want, _ := img.ConfigName()
 	if got.ID != want.String() {
 		t.Errorf("pulled image ID = %s, want %s", got.ID, want)
+	}
+	if err := ev.e.RemoveImage(t.Context(), ref); err != nil {
+		t.Errorf("removing the pulled image: %v", err)
 	}
 	missing := host + "/berth-test/absent:none"
 	if err := ev.e.PullImage(t.Context(), missing, nil); err == nil {

@@ -64,7 +64,7 @@ type Op struct {
 	// acts on, or of the container a connect attaches.
 	ObservedID string `json:"observedId,omitempty"`
 	// Endpoint is the attachment a connect makes.
-	Endpoint *runtime.Endpoint `json:"endpoint,omitempty"`
+	Endpoint *runtime.Endpoint `json:"-"`
 	// Path is the data path a mkdir creates.
 	Path *desired.DataPath `json:"-"`
 }
@@ -97,14 +97,21 @@ func (p *Plan) Summary() map[Kind]int {
 	return m
 }
 
-// JSON is the plan's stable JSON form.
+// JSON is the plan's stable JSON form: each operation with its id, kind,
+// target, cause, deps, address and the line berth plan prints for it.
 func (p *Plan) JSON() ([]byte, error) {
-	if p.Ops == nil {
-		q := *p
-		q.Ops = []*Op{}
-		return json.MarshalIndent(&q, "", "  ")
+	type op struct {
+		*Op
+		Text string `json:"text"`
 	}
-	return json.MarshalIndent(p, "", "  ")
+	out := struct {
+		Project string `json:"project"`
+		Ops     []op   `json:"ops"`
+	}{Project: p.Project, Ops: []op{}}
+	for _, o := range p.Ops {
+		out.Ops = append(out.Ops, op{o, o.describe()})
+	}
+	return json.MarshalIndent(out, "", "  ")
 }
 
 // String is the plan as berth plan prints it: one numbered line per

@@ -246,7 +246,7 @@ func Load(ctx context.Context, eng Loader, img v1.Image, ref string) ([]string, 
 	}
 	tags, err := eng.LoadImage(ctx, &buf)
 	if err != nil {
-		return nil, fmt.Errorf("loading %s: %w", ref, err)
+		return nil, err
 	}
 	return tags, nil
 }

@@ -1,0 +1,443 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/voidnxlabs/berth/image"
+	"github.com/voidnxlabs/berth/runtime/docker"
+)
+
+func init() { register(newImageCmd) }
+
+// imageFlags are the options shared by the image commands.
+type imageFlags struct {
+	all              bool
+	load             bool
+	relock, locked   bool
+	offline          bool
+	ignoreValidUntil bool
+	tag              string
+}
+
+func newImageCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "Build reproducible images from recipes; list, load, push and lock them",
+		Long: `Images are built from recipes: Debian packages resolved from the archive's
+signed indexes and pinned in a lockfile, users, directories, files and Go
+programs. The same lockfile gives the same image digest.
+
+Recipes are the built-in ones (redis, postgres-dev, nginx-proxy, python-ml,
+nodejs-dev, go-dev, app, ollama, cuda-runtime) and those under "images:" in
+berth.yaml, which override a built-in of the same name. Locks are kept in
+images.lock/ next to berth.yaml (in the state directory without one),
+built images in the state directory, downloads in $XDG_CACHE_HOME/berth.`,
+		Example: `  berth image build redis            # build one image
+  berth image build --all --load     # build every recipe, load into the engine
+  berth image list --json
+  berth image push redis --tag 127.0.0.1:5000/redis:7`,
+	}
+	f := &imageFlags{}
+	cmd.AddCommand(newImageBuildCmd(g, f), newImageListCmd(g), newImageLoadCmd(g), newImagePushCmd(g, f), newImageLockCmd(g, f))
+	return cmd
+}
+
+// imageEnv is what the image commands work with: the recipes, where their
+// locks and images live, and a builder per recipe origin.
+type imageEnv struct {
+	recipes map[string]image.Recipe
+	origin  map[string]string // builtin or the config file
+	store   *image.Store
+	lockDir string
+	cfgDir  string
+}
+
+func (g *globals) imageStateDir() string {
+	if g.stateDir != "" {
+		return g.stateDir
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/berth"
+	}
+	if d := g.getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "berth")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "state", "berth")
+}
+
+func (g *globals) imageEnv() (*imageEnv, error) {
+	env := &imageEnv{recipes: image.Builtin(), origin: map[string]string{}}
+	for n := range env.recipes {
+		env.origin[n] = "builtin"
+	}
+	state := g.imageStateDir()
+	env.store = &image.Store{Dir: filepath.Join(state, "images")}
+	env.lockDir = filepath.Join(state, "images")
+	file := g.configFilePath()
+	if _, err := os.Stat(file); err == nil {
+		cfg, err := g.load()
+		if err != nil {
+			return nil, err
+		}
+		env.cfgDir = filepath.Dir(file)
+		env.lockDir = filepath.Join(env.cfgDir, "images.lock")
+		if cfg.Images != nil {
+			rs, err := image.DecodeRecipes(cfg.Images)
+			if err != nil {
+				return nil, g.recipeErrors(file, err)
+			}
+			for n, r := range rs {
+				env.recipes[n] = r
+				env.origin[n] = file
+			}
+		}
+	}
+	return env, nil
+}
+
+// recipeErrors prints every recipe problem as file:line:col and ends the
+// command as a config error does.
+func (g *globals) recipeErrors(file string, err error) error {
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	for _, e := range list {
+		fmt.Fprintf(g.stderr, "berth: error: %s:%s\n", file, e)
+	}
+	fmt.Fprintf(g.stderr, "berth: %s: %d problem(s) in images, nothing was built\n", file, len(list))
+	return exitCode(ExitChanges)
+}
+
+// names picks the recipes a command acts on.
+func (env *imageEnv) names(args []string, all bool) ([]string, error) {
+	if all {
+		if len(args) > 0 {
+			return nil, withHint(errors.New("give image names or --all, not both"), ExitFailure, "")
+		}
+		var out []string
+		for n := range env.recipes {
+			out = append(out, n)
+		}
+		sort.Strings(out)
+		return out, nil
+	}
+	if len(args) == 0 {
+		return nil, withHint(errors.New("no image named"), ExitFailure, "name one or more images, or use --all; 'berth image list' shows them")
+	}
+	for _, a := range args {
+		if _, ok := env.recipes[a]; !ok {
+			return nil, withHint(fmt.Errorf("no recipe named %q", a), ExitFailure, "'berth image list' shows the recipes")
+		}
+	}
+	return args, nil
+}
+
+func (g *globals) builder(env *imageEnv, name string, f *imageFlags) (*image.Builder, error) {
+	work, _ := os.Getwd()
+	if env.origin[name] != "builtin" && env.cfgDir != "" {
+		work = env.cfgDir
+	}
+	opts := image.Options{
+		LockDir:          env.lockDir,
+		WorkDir:          work,
+		Relock:           f.relock,
+		Locked:           f.locked,
+		Offline:          f.offline,
+		IgnoreValidUntil: f.ignoreValidUntil,
+		Progress:         g.progress(),
+	}
+	if s := g.getenv("SOURCE_DATE_EPOCH"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds", s)
+		}
+		opts.SourceDateEpoch = time.Unix(n, 0)
+	}
+	return image.NewBuilder(opts)
+}
+
+// progress shows build events on one line of stderr when it is a
+// terminal; elsewhere builds are silent until their result.
+func (g *globals) progress() func(image.Event) {
+	fh, ok := g.stderr.(*os.File)
+	if !ok {
+		return nil
+	}
+	st, err := fh.Stat()
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return func(e image.Event) {
+		line := fmt.Sprintf("%s: %s", e.Image, e.Stage)
+		if e.Item != "" {
+			line += " " + e.Item
+		}
+		switch {
+		case e.Stage == "fetch" && e.Total > 0:
+			line += fmt.Sprintf(" %s/%s", mb(e.Done), mb(e.Total))
+		case e.Total > 0:
+			line += fmt.Sprintf(" (%d/%d)", e.Done+1, e.Total)
+		}
+		if len(line) > 78 {
+			line = line[:77] + "…"
+		}
+		if e.Stage == "done" {
+			fmt.Fprintf(g.stderr, "\r\033[K")
+			return
+		}
+		fmt.Fprintf(g.stderr, "\r\033[K%s", line)
+	}
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+
+func newImageBuildCmd(g *globals, f *imageFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "build [--all | NAME...]",
+		Short: "Build images from their recipes",
+		Long: `Build resolves each recipe (or reuses its lock), verifies every index and
+package against the archive's signature and checksums, and writes an OCI
+layout tarball that docker load also accepts. A second build from the
+same lock gives the same digest and needs no network.`,
+		Example: `  berth image build redis postgres-dev
+  berth image build --all --load
+  SOURCE_DATE_EPOCH=1700000000 berth image build app
+  berth image build --locked --offline redis   # from the lock and cache only`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := g.imageEnv()
+			if err != nil {
+				return err
+			}
+			names, err := env.names(args, f.all)
+			if err != nil {
+				return err
+			}
+			var loader image.Loader
+			if f.load {
+				eng, err := docker.New(g.ctx)
+				if err != nil {
+					return withHint(err, ExitUnreachable, "start the Docker engine, or build without --load")
+				}
+				defer eng.Close()
+				loader = eng
+			}
+			var recs []image.Record
+			for _, n := range names {
+				b, err := g.builder(env, n, f)
+				if err != nil {
+					return err
+				}
+				res, err := b.Build(g.ctx, env.recipes[n])
+				if err != nil {
+					return err
+				}
+				rec, err := env.store.Save(res)
+				if err != nil {
+					return err
+				}
+				if loader != nil {
+					if _, err := image.Load(g.ctx, loader, res.Image, res.Ref); err != nil {
+						return err
+					}
+				}
+				if note := env.recipes[n].Note; note != "" && !g.json {
+					fmt.Fprintf(g.stderr, "berth: note: %s: %s\n", n, note)
+				}
+				recs = append(recs, rec)
+				if !g.json {
+					fmt.Fprintf(g.stdout, "%s\t%s\t%s\t%s\n", rec.Ref, rec.Digest, mb(rec.Size), rec.Tarball)
+				}
+			}
+			if g.json {
+				return g.printJSON(recs)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.all, "all", false, "build every recipe")
+	fl.BoolVar(&f.load, "load", false, "load each image into the engine after building it")
+	fl.BoolVar(&f.relock, "relock", false, "resolve packages again instead of using the lock")
+	fl.BoolVar(&f.locked, "locked", false, "fail if a lock is missing or does not match its recipe")
+	fl.BoolVar(&f.offline, "offline", false, "use only the lock and the download cache")
+	fl.BoolVar(&f.ignoreValidUntil, "ignore-valid-until", false, "accept expired Release files (snapshot mirrors)")
+	addJSON(cmd, g)
+	return cmd
+}
+
+func newImageListCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List recipes and the images built from them",
+		Example: `  berth image list
+  berth image list --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := g.imageEnv()
+			if err != nil {
+				return err
+			}
+			type row struct {
+				Name        string `json:"name"`
+				Origin      string `json:"origin"`
+				Description string `json:"description"`
+				Locked      bool   `json:"locked"`
+				Ref         string `json:"ref,omitempty"`
+				Digest      string `json:"digest,omitempty"`
+				Size        int64  `json:"size,omitempty"`
+			}
+			var rows []row
+			names, _ := env.names(nil, true)
+			for _, n := range names {
+				r := row{Name: n, Origin: env.origin[n], Description: env.recipes[n].Description}
+				if l, _ := image.ReadLock(image.LockPath(env.lockDir, n)); l != nil {
+					r.Locked = true
+				}
+				if rec, err := env.store.Record(n); err == nil {
+					r.Ref, r.Digest, r.Size = rec.Ref, rec.Digest, rec.Size
+				}
+				rows = append(rows, r)
+			}
+			if g.json {
+				return g.printJSON(rows)
+			}
+			fmt.Fprintf(g.stdout, "%-14s %-8s %-6s %-10s %s\n", "NAME", "ORIGIN", "LOCKED", "SIZE", "DIGEST")
+			for _, r := range rows {
+				origin, locked, size, dg := r.Origin, "no", "-", "-"
+				if origin != "builtin" {
+					origin = "config"
+				}
+				if r.Locked {
+					locked = "yes"
+				}
+				if r.Digest != "" {
+					size, dg = mb(r.Size), r.Digest[:19]
+				}
+				fmt.Fprintf(g.stdout, "%-14s %-8s %-6s %-10s %s\n", r.Name, origin, locked, size, dg)
+			}
+			return nil
+		},
+	}
+	addJSON(cmd, g)
+	return cmd
+}
+
+func newImageLoadCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "load NAME...",
+		Short:   "Load built images into the engine",
+		Example: `  berth image build redis && berth image load redis`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := g.imageEnv()
+			if err != nil {
+				return err
+			}
+			eng, err := docker.New(g.ctx)
+			if err != nil {
+				return withHint(err, ExitUnreachable, "start the Docker engine")
+			}
+			defer eng.Close()
+			for _, n := range args {
+				img, rec, err := env.store.Image(n)
+				if errors.Is(err, image.ErrNotBuilt) {
+					return withHint(err, ExitFailure, "run 'berth image build "+n+"' first")
+				}
+				if err != nil {
+					return err
+				}
+				if _, err := image.Load(g.ctx, eng, img, rec.Ref); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "%s\t%s\n", rec.Ref, rec.Digest)
+			}
+			return nil
+		},
+	}
+}
+
+func newImagePushCmd(g *globals, f *imageFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "push NAME --tag REF",
+		Short: "Push a built image to a registry",
+		Long: `Push uploads a built image under REF, with the credentials of the Docker
+config (docker login), or anonymously. Registries on 127.0.0.0/8 are
+reached over plain HTTP.`,
+		Example: `  berth image push redis --tag ghcr.io/me/redis:7.0
+  berth image push app --tag 127.0.0.1:5000/app:dev`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.tag == "" {
+				return withHint(errors.New("no --tag given"), ExitFailure, "give the reference to push to, e.g. --tag ghcr.io/me/"+args[0]+":latest")
+			}
+			env, err := g.imageEnv()
+			if err != nil {
+				return err
+			}
+			img, rec, err := env.store.Image(args[0])
+			if errors.Is(err, image.ErrNotBuilt) {
+				return withHint(err, ExitFailure, "run 'berth image build "+args[0]+"' first")
+			}
+			if err != nil {
+				return err
+			}
+			if err := image.Push(g.ctx, img, f.tag); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s@%s\n", strings.SplitN(f.tag, "@", 2)[0], rec.Digest)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&f.tag, "tag", "", "reference to push to (registry/repository:tag)")
+	return cmd
+}
+
+func newImageLockCmd(g *globals, f *imageFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lock [--all | NAME...]",
+		Short: "Resolve recipes again and rewrite their locks",
+		Long: `Lock resolves each recipe against the archive's current signed indexes and
+rewrites its lock, picking up security updates. The next build uses the
+new lock.`,
+		Example: `  berth image lock redis
+  berth image lock --all && git diff images.lock/`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := g.imageEnv()
+			if err != nil {
+				return err
+			}
+			names, err := env.names(args, f.all)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				b, err := g.builder(env, n, f)
+				if err != nil {
+					return err
+				}
+				lock, err := b.Resolve(g.ctx, env.recipes[n])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "%s\t%d packages\t%s\n", n, len(lock.Packages), image.LockPath(env.lockDir, n))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&f.all, "all", false, "lock every recipe")
+	cmd.Flags().BoolVar(&f.ignoreValidUntil, "ignore-valid-until", false, "accept expired Release files (snapshot mirrors)")
+	return cmd
+}

@@ -368,7 +368,7 @@ func (d *detector) cdiSpec(p string) CDISpec {
 
 // hookPaths are where the NVIDIA container toolkit installs the hook that
 // Docker's built-in "nvidia" device driver runs.
-var hookPaths = []string{"/usr/bin/nvidia-container-runtime-hook", "/usr/local/bin/nvidia-container-runtime-hook", "/usr/bin/nvidia-ctk"}
+var hookPaths = []string{"/usr/bin/nvidia-container-runtime-hook", "/usr/local/bin/nvidia-container-runtime-hook"}
 
 func (d *detector) hooks() {
 	for _, p := range hookPaths {

@@ -8,6 +8,8 @@ package gpu
 
 import (
 	"fmt"
+	"path"
+	"slices"
 	"strings"
 )
 
@@ -104,19 +106,22 @@ type CDISpec struct {
 	Error   string   `json:"error,omitempty"`
 }
 
-// Has reports whether the inventory has a CDI device of that name.
-func (inv Inventory) HasCDIDevice(name string) bool {
-	for _, s := range inv.CDI {
-		if s.Error != "" {
-			continue
-		}
-		for _, d := range s.Devices {
-			if d == name {
-				return true
+// CDISpecFor returns the spec that defines the CDI device name. Like the
+// CDI cache, a spec in a later directory overrides one in an earlier.
+func (inv Inventory) CDISpecFor(name string) (CDISpec, bool) {
+	var found CDISpec
+	ok := false
+	for _, dir := range CDIDirs {
+		for _, s := range inv.CDI {
+			if s.Error != "" || path.Dir(s.Path) != dir {
+				continue
+			}
+			if slices.Contains(s.Devices, name) {
+				found, ok = s, true
 			}
 		}
 	}
-	return false
+	return found, ok
 }
 
 // Node returns the inventory's device node at path.

@@ -81,13 +81,32 @@ func (h Host) Path(p string) string {
 }
 
 // ReadFile reads the host file p.
-func (h Host) ReadFile(p string) ([]byte, error) { return os.ReadFile(h.Path(p)) }
+func (h Host) ReadFile(p string) ([]byte, error) {
+	data, err := os.ReadFile(h.Path(p))
+	return data, h.hostErr(p, err)
+}
 
 // ReadDir lists the host directory p, sorted by name.
-func (h Host) ReadDir(p string) ([]fs.DirEntry, error) { return os.ReadDir(h.Path(p)) }
+func (h Host) ReadDir(p string) ([]fs.DirEntry, error) {
+	entries, err := os.ReadDir(h.Path(p))
+	return entries, h.hostErr(p, err)
+}
 
 // Readlink returns the target of the host symlink p.
-func (h Host) Readlink(p string) (string, error) { return os.Readlink(h.Path(p)) }
+func (h Host) Readlink(p string) (string, error) {
+	target, err := os.Readlink(h.Path(p))
+	return target, h.hostErr(p, err)
+}
+
+// hostErr names the host path in a file error, not the path under Root,
+// so that messages (and goldens) read the same on a fake tree.
+func (h Host) hostErr(p string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &fs.PathError{Op: pe.Op, Path: p, Err: pe.Err}
+	}
+	return err
+}
 
 // Exists reports whether the host path p exists (following symlinks).
 func (h Host) Exists(p string) bool {

@@ -420,6 +420,11 @@ var usableDrivers = map[string][]string{
 	Intel:  {"i915", "xe"},
 }
 
+// Usable reports whether a container can use g: it is bound to its
+// vendor's driver (not nouveau or vfio-pci) and, for AMD and Intel, has a
+// render node. The error is an *Error with a hint.
+func Usable(g GPU) error { return usable(g) }
+
 func usable(g GPU) error {
 	if slices.Contains(usableDrivers[g.Vendor], g.Driver) {
 		if g.Vendor != NVIDIA && g.Render == "" {

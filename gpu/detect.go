@@ -61,8 +61,12 @@ func Detect(ctx context.Context, host Host) (Inventory, error) {
 	if len(inv.Majors) == 0 {
 		inv.Majors = nil
 	}
+	// Empty lists, not null, in --json: scripts index them.
 	if inv.Sources == nil {
 		inv.Sources = []string{}
+	}
+	if inv.GPUs == nil {
+		inv.GPUs = []GPU{}
 	}
 	return inv, ctx.Err()
 }

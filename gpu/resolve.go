@@ -77,6 +77,24 @@ func (a Assignment) Apply(spec *runtime.ContainerSpec) {
 	}
 }
 
+// Rooted returns the assignment with its host-side paths (device nodes,
+// mount sources) under h.Root: the paths Resolve gives are those of the
+// host, which a Host with a fake root keeps elsewhere.
+func (a Assignment) Rooted(h Host) Assignment {
+	out := a
+	out.Devices = nil
+	for _, d := range a.Devices {
+		d.Host = h.Path(d.Host)
+		out.Devices = append(out.Devices, d)
+	}
+	out.Mounts = nil
+	for _, m := range a.Mounts {
+		m.Source = h.Path(m.Source)
+		out.Mounts = append(out.Mounts, m)
+	}
+	return out
+}
+
 // String is the assignment as the golden tests and `berth gpu` show it.
 func (a Assignment) String() string {
 	var b strings.Builder

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/voidnxlabs/berth/doctor"
+	"github.com/voidnxlabs/berth/gpu"
+	"github.com/voidnxlabs/berth/runtime"
+	"github.com/voidnxlabs/berth/runtime/docker"
+)
+
+func init() { register(newDoctorCmd) }
+
+type doctorFlags struct {
+	subnets  []string
+	ports    []string
+	paths    []string
+	noEngine bool
+	wantGPU  bool
+}
+
+func newDoctorCmd(g *globals) *cobra.Command {
+	var f doctorFlags
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the engine, networks, ports, disk space and GPUs",
+		Long: `doctor checks that this host can run berth's kits and prints one finding per
+check (ok, warn or fail) with a one-line fix: the engine answers; each kit's
+subnet is free of other routes and addresses and is masqueraded; published
+ports are free; the state directory and data paths have space; the GPUs are
+bound to their driver, their device nodes exist, the NVIDIA user-space
+libraries match the kernel module, the CDI spec names every GPU and only
+files that exist, and the engine can inject GPUs.
+
+It exits 1 when any check fails.`,
+		Example: `  berth doctor
+  berth doctor --subnet ml=192.168.200.0/24 --port ml-ollama=127.0.0.1:11434
+  berth doctor --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := f.options(g)
+			if err != nil {
+				return withHint(err, ExitFailure, "run 'berth doctor --help' for the flag formats")
+			}
+			var eng *docker.Engine
+			defer func() {
+				if eng != nil {
+					eng.Close()
+				}
+			}()
+			if !f.noEngine {
+				opts.Engine = func(ctx context.Context) (runtime.Info, error) {
+					e, err := docker.New(ctx)
+					if err != nil {
+						return runtime.Info{}, err
+					}
+					eng = e
+					return e.Info(ctx)
+				}
+			}
+			rep := doctor.Run(g.ctx, opts)
+			if g.json {
+				if err := g.printJSON(rep); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprint(g.stdout, rep.String())
+			}
+			if rep.Failed() {
+				return exitCode(ExitFailure)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.subnets, "subnet", nil, "a kit's subnet, KIT=CIDR[@BRIDGE] (BRIDGE: berth's own interface for it)")
+	fl.StringArrayVar(&f.ports, "port", nil, "a published port, NAME=ADDR:PORT[/udp]")
+	fl.StringArrayVar(&f.paths, "path", nil, "a data path, NAME=PATH")
+	fl.BoolVar(&f.noEngine, "no-engine", false, "skip the engine check")
+	fl.BoolVar(&f.wantGPU, "want-gpu", false, "fail when no GPU is found")
+	addJSON(cmd, g)
+	return cmd
+}
+
+// options turns the flags into doctor options. The state directory is
+// always checked.
+func (f doctorFlags) options(g *globals) (doctor.Options, error) {
+	opts := doctor.Options{Host: gpu.LocalHost(), GPU: true, WantGPU: f.wantGPU}
+	opts.Paths = append(opts.Paths, doctor.Path{Name: "state", Path: g.imageStateDir()})
+	for _, s := range f.subnets {
+		kit, rest, ok := strings.Cut(s, "=")
+		cidr, bridge, _ := strings.Cut(rest, "@")
+		p, err := netip.ParsePrefix(cidr)
+		if !ok || err != nil {
+			return opts, fmt.Errorf("--subnet %q: want KIT=CIDR[@BRIDGE]", s)
+		}
+		opts.Subnets = append(opts.Subnets, doctor.Subnet{Kit: kit, Prefix: p.Masked(), Bridge: bridge})
+	}
+	for _, s := range f.ports {
+		name, rest, ok := strings.Cut(s, "=")
+		addr, proto, _ := strings.Cut(rest, "/")
+		ap, err := netip.ParseAddrPort(addr)
+		if !ok || err != nil || (proto != "" && proto != "tcp" && proto != "udp") {
+			return opts, fmt.Errorf("--port %q: want NAME=ADDR:PORT[/udp]", s)
+		}
+		opts.Ports = append(opts.Ports, doctor.Port{Name: name, Addr: ap.Addr(), Port: ap.Port(), Proto: proto})
+	}
+	for i, s := range f.paths {
+		name, p, ok := strings.Cut(s, "=")
+		if !ok {
+			name, p = "path "+strconv.Itoa(i+1), s
+		}
+		opts.Paths = append(opts.Paths, doctor.Path{Name: name, Path: p})
+	}
+	return opts, nil
+}

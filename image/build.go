@@ -61,10 +61,13 @@ type Options struct {
 	Relock          bool // resolve again even if the lock matches
 	Locked          bool // fail instead of resolving when the lock is missing or stale
 	Offline         bool // never touch the network
-	Arch            string
-	Repository      string
-	HTTPClient      *http.Client
-	Progress        func(Event)
+	// NoLayerCache makes every package layer again from its .deb instead
+	// of reusing the one an earlier build made.
+	NoLayerCache bool
+	Arch         string
+	Repository   string
+	HTTPClient   *http.Client
+	Progress     func(Event)
 	// GoCommand is the go tool used for Go programs (default "go").
 	GoCommand string
 }
@@ -255,6 +258,10 @@ func (b *Builder) Build(ctx context.Context, r Recipe) (*Result, error) {
 	if epoch.IsZero() {
 		epoch = lock.Epoch()
 	}
+	if epoch.IsZero() {
+		// No suite, no Release date: the Unix epoch, as ko uses.
+		epoch = time.Unix(0, 0)
+	}
 	epoch = epoch.UTC().Truncate(time.Second)
 
 	// Fetch and verify every package first: nothing is assembled from a
@@ -285,12 +292,32 @@ func (b *Builder) Build(ctx context.Context, r Recipe) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var lc *layerCache
+	if !b.opts.NoLayerCache {
+		lc = &layerCache{dir: b.opts.CacheDir}
+	}
 	var pkgs []*unpacked
 	for i, p := range lock.Packages {
 		b.event(Event{Image: r.Name, Stage: "unpack", Item: p.Name, Done: int64(i), Total: int64(len(lock.Packages))})
+		var key string
+		if lc != nil {
+			key = lc.key(p, flt)
+			if m := lc.meta(key); m != nil {
+				u, err := fromMeta(m, paths[p.Name], p, flt)
+				if err == nil {
+					u.key = key
+					pkgs = append(pkgs, u)
+					continue
+				}
+			}
+		}
 		u, err := unpack(paths[p.Name], p, flt)
 		if err != nil {
 			return nil, fmt.Errorf("building %s: unpacking %s: %w", r.Name, p.Name, err)
+		}
+		u.key = key
+		if lc != nil {
+			lc.putMeta(key, metaOf(u))
 		}
 		pkgs = append(pkgs, u)
 	}
@@ -312,15 +339,38 @@ func (b *Builder) Build(ctx context.Context, r Recipe) (*Result, error) {
 	if maxLayers == 0 {
 		maxLayers = defaultMaxLayers
 	}
+	// made holds layers taken from the cache, by position in sets.
+	made := map[int]*blobLayer{}
 	for _, g := range groupPackages(pkgs, maxLayers-3) {
-		fs := newFileSet(time.Time{})
 		var names []string
 		for _, u := range g {
-			u.addTo(fs)
 			names = append(names, u.name)
+		}
+		if len(g) == 1 && lc != nil {
+			if l := lc.layer(g[0].key, lc.meta(g[0].key)); l != nil {
+				made[len(sets)] = l
+				sets = append(sets, nil)
+				infos = append(infos, LayerInfo{What: "packages", Packages: names})
+				continue
+			}
+		}
+		fs := newFileSet(time.Time{})
+		for _, u := range g {
+			if err := u.load(); err != nil {
+				return nil, fmt.Errorf("building %s: unpacking %s: %w", r.Name, u.name, err)
+			}
+			u.addTo(fs)
 		}
 		sets = append(sets, fs)
 		infos = append(infos, LayerInfo{What: "packages", Packages: names})
+		if len(g) == 1 && lc != nil {
+			l, err := newLayer(fs)
+			if err != nil {
+				return nil, fmt.Errorf("building %s: writing layer: %w", r.Name, err)
+			}
+			lc.putLayer(g[0].key, metaOf(g[0]), l)
+			made[len(sets)-1] = l
+		}
 	}
 	gen, err := b.generated(r, lock, pkgs, basePasswd, epoch)
 	if err != nil {
@@ -342,9 +392,12 @@ func (b *Builder) Build(ctx context.Context, r Recipe) (*Result, error) {
 	var adds []mutate.Addendum
 	for i, fs := range sets {
 		b.event(Event{Image: r.Name, Stage: "layer", Item: infos[i].What, Done: int64(i), Total: int64(len(sets))})
-		l, err := newLayer(fs)
-		if err != nil {
-			return nil, fmt.Errorf("building %s: writing layer: %w", r.Name, err)
+		l := made[i]
+		if l == nil {
+			var err error
+			if l, err = newLayer(fs); err != nil {
+				return nil, fmt.Errorf("building %s: writing layer: %w", r.Name, err)
+			}
 		}
 		infos[i].Digest = l.digest.String()
 		infos[i].Size = int64(len(l.compressed))
@@ -526,17 +579,37 @@ func (f *filter) admit(name string) bool {
 
 // unpacked is a package's files, ready to be written into a layer.
 type unpacked struct {
-	name      string
-	depends   []deb.Clause
-	provides  []deb.Dep
-	files     []*entry
-	control   []byte
-	md5sums   []byte
-	postinst  string
-	size      int64
-	newest    time.Time
-	caCerts   map[string][]byte
-	hasCACert bool
+	name     string
+	depends  []deb.Clause
+	provides []deb.Dep
+	files    []*entry
+	control  []byte
+	md5sums  []byte
+	postinst string
+	size     int64
+	newest   time.Time
+	caCerts  map[string][]byte
+	paths    []string // every path the package installs
+
+	// Set when only the metadata came from the layer cache: the files
+	// are read from file on demand.
+	file string
+	lp   LockedPackage
+	flt  *filter
+	key  string
+}
+
+// load reads the package's files if only its metadata is known.
+func (u *unpacked) load() error {
+	if u.files != nil || u.file == "" {
+		return nil
+	}
+	full, err := unpack(u.file, u.lp, u.flt)
+	if err != nil {
+		return err
+	}
+	u.files = full.files
+	return nil
 }
 
 // canonical maps a path from a package to its place in a merged-/usr
@@ -616,10 +689,14 @@ func unpack(file string, lp LockedPackage, flt *filter) (*unpacked, error) {
 			return nil
 		}
 		u.files = append(u.files, e)
+		u.paths = append(u.paths, strings.TrimSuffix(e.hdr.Name, "/"))
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if u.files == nil {
+		u.files = []*entry{} // loaded, and empty
 	}
 	return u, nil
 }
@@ -823,8 +900,8 @@ func (b *Builder) generated(r Recipe, lock *Lock, us []*unpacked, basePasswd map
 	files := map[string]bool{}
 	for _, u := range us {
 		installed[u.name] = true
-		for _, e := range u.files {
-			files[strings.TrimSuffix(e.hdr.Name, "/")] = true
+		for _, p := range u.paths {
+			files[p] = true
 		}
 	}
 

@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -58,13 +60,18 @@ func (b *Builder) goBuild(ctx context.Context, r Recipe, g Go, lock *Lock) ([]by
 	env := append(os.Environ(), "GOOS=linux", "GOARCH="+b.arch, "GOFLAGS=")
 	if g.CGO {
 		env = append(env, "CGO_ENABLED=1")
-		inc, err := b.cgoIncludes(ctx, g, lock, tmp)
+		root, inc, err := b.cgoIncludes(ctx, g, lock)
 		if err != nil {
 			return nil, err
 		}
 		if len(inc) > 0 {
-			flags := "-I" + strings.Join(inc, " -I")
-			env = append(env, "CGO_CPPFLAGS="+flags, "CGO_CXXFLAGS="+flags)
+			// The include directory has a stable path (named by its
+			// content) so that the compiler flags, and with them Go's
+			// build cache keys, are the same in every build; the prefix
+			// map keeps that path out of __FILE__ strings in the binary.
+			inc := "-I" + strings.Join(inc, " -I")
+			remap := "-ffile-prefix-map=" + root + "=/berth-cgo"
+			env = append(env, "CGO_CPPFLAGS="+inc, "CGO_CFLAGS=-O2 -g "+remap, "CGO_CXXFLAGS=-O2 -g "+remap)
 		}
 	} else {
 		env = append(env, "CGO_ENABLED=0")
@@ -105,73 +112,102 @@ func (b *Builder) goBuild(ctx context.Context, r Recipe, g Go, lock *Lock) ([]by
 
 // cgoIncludes prepares include directories for a cgo build: the headers of
 // Debian build packages, unpacked into a private sysroot (never into the
-// image), and header files taken from other Go modules.
-func (b *Builder) cgoIncludes(ctx context.Context, g Go, lock *Lock, tmp string) ([]string, error) {
-	var inc []string
-	if pkgs := lock.Build[g.Name]; len(pkgs) > 0 {
-		root := filepath.Join(tmp, "sysroot")
-		for _, p := range pkgs {
-			fp, err := b.fetchVerified(ctx, p)
-			if err != nil {
-				return nil, err
-			}
-			d, err := deb.Open(fp)
-			if err != nil {
-				return nil, err
-			}
-			err = d.Walk(func(h *tar.Header, r io.Reader) error {
-				n := canonical(h.Name)
-				if !strings.HasPrefix(n, "usr/include/") || h.Typeflag != tar.TypeReg {
-					return nil
-				}
-				dst := filepath.Join(root, n)
-				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-					return err
-				}
-				data, err := io.ReadAll(r)
-				if err != nil {
-					return err
-				}
-				return os.WriteFile(dst, data, 0o644)
-			})
-			d.Close()
-			if err != nil {
-				return nil, fmt.Errorf("unpacking %s: %w", p.Name, err)
-			}
-		}
-		inc = append(inc, filepath.Join(root, "usr/include"))
+// image), and header files taken from other Go modules. They live in the
+// cache under a name derived from their sources.
+func (b *Builder) cgoIncludes(ctx context.Context, g Go, lock *Lock) (root string, inc []string, err error) {
+	pkgs := lock.Build[g.Name]
+	if len(pkgs) == 0 && len(g.Headers) == 0 {
+		return "", nil, nil
+	}
+	h := sha256.New()
+	fmt.Fprintln(h, "berth-cgo-v1")
+	for _, p := range pkgs {
+		fmt.Fprintln(h, p.SHA256)
+	}
+	for _, hd := range g.Headers {
+		fmt.Fprintln(h, hd.Module, hd.File, hd.As)
+	}
+	root = filepath.Join(b.opts.CacheDir, "cgo", hex.EncodeToString(h.Sum(nil))[:24])
+	if len(pkgs) > 0 {
+		inc = append(inc, filepath.Join(root, "sysroot/usr/include"))
 	}
 	if len(g.Headers) > 0 {
-		hdir := filepath.Join(tmp, "headers")
-		for _, h := range g.Headers {
-			cmd := exec.CommandContext(ctx, b.opts.GoCommand, "mod", "download", "-json", h.Module)
-			cmd.Dir = tmp
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Run(); err != nil {
-				return nil, fmt.Errorf("downloading %s: %w: %s", h.Module, err, strings.TrimSpace(stderr.String()))
-			}
-			var info struct{ Dir string }
-			if err := json.Unmarshal(stdout.Bytes(), &info); err != nil {
-				return nil, fmt.Errorf("downloading %s: %w", h.Module, err)
-			}
-			data, err := os.ReadFile(filepath.Join(info.Dir, h.File))
-			if err != nil {
-				return nil, fmt.Errorf("reading %s from %s: %w", h.File, h.Module, err)
-			}
-			as := h.As
-			if as == "" {
-				as = h.File
-			}
-			dst := filepath.Join(hdir, as)
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return nil, err
-			}
-			if err := os.WriteFile(dst, data, 0o644); err != nil {
-				return nil, err
-			}
-		}
-		inc = append(inc, hdir)
+		inc = append(inc, filepath.Join(root, "headers"))
 	}
-	return inc, nil
+	if _, err := os.Stat(root); err == nil {
+		return root, inc, nil
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(root), ".part-")
+	if err != nil {
+		if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
+			return "", nil, err
+		}
+		if tmp, err = os.MkdirTemp(filepath.Dir(root), ".part-"); err != nil {
+			return "", nil, err
+		}
+	}
+	defer os.RemoveAll(tmp)
+	for _, p := range pkgs {
+		fp, err := b.fetchVerified(ctx, p)
+		if err != nil {
+			return "", nil, err
+		}
+		d, err := deb.Open(fp)
+		if err != nil {
+			return "", nil, err
+		}
+		err = d.Walk(func(h *tar.Header, r io.Reader) error {
+			n := canonical(h.Name)
+			if !strings.HasPrefix(n, "usr/include/") || h.Typeflag != tar.TypeReg {
+				return nil
+			}
+			dst := filepath.Join(tmp, "sysroot", n)
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			data, err := io.ReadAll(r)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(dst, data, 0o644)
+		})
+		d.Close()
+		if err != nil {
+			return "", nil, fmt.Errorf("unpacking %s: %w", p.Name, err)
+		}
+	}
+	for _, hd := range g.Headers {
+		cmd := exec.CommandContext(ctx, b.opts.GoCommand, "mod", "download", "-json", hd.Module)
+		cmd.Dir = tmp
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			return "", nil, fmt.Errorf("downloading %s: %w: %s", hd.Module, err, strings.TrimSpace(stderr.String()))
+		}
+		var info struct{ Dir string }
+		if err := json.Unmarshal(stdout.Bytes(), &info); err != nil {
+			return "", nil, fmt.Errorf("downloading %s: %w", hd.Module, err)
+		}
+		data, err := os.ReadFile(filepath.Join(info.Dir, hd.File))
+		if err != nil {
+			return "", nil, fmt.Errorf("reading %s from %s: %w", hd.File, hd.Module, err)
+		}
+		as := hd.As
+		if as == "" {
+			as = hd.File
+		}
+		dst := filepath.Join(tmp, "headers", as)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return "", nil, err
+		}
+		if err := os.WriteFile(dst, data, 0o644); err != nil {
+			return "", nil, err
+		}
+	}
+	if err := os.Rename(tmp, root); err != nil && !os.IsExist(err) {
+		if _, serr := os.Stat(root); serr != nil {
+			return "", nil, err
+		}
+	}
+	return root, inc, nil
 }

@@ -72,7 +72,8 @@ type Options struct {
 	GoCommand string
 }
 
-// Builder builds images from recipes.
+// Builder builds images from recipes, one at a time: it is not safe for
+// concurrent use.
 type Builder struct {
 	opts                   Options
 	arch                   string
@@ -80,6 +81,7 @@ type Builder struct {
 	fetcher                *deb.Fetcher
 	keyring                openpgp.EntityList
 	event                  func(Event)
+	current                string // the recipe being built, for download events
 }
 
 // NewBuilder prepares a builder; it reads the keyring and apt's mirrors
@@ -121,7 +123,10 @@ func NewBuilder(opts Options) (*Builder, error) {
 	if opts.SecurityMirror != "" {
 		b.securityMirror = strings.TrimSuffix(opts.SecurityMirror, "/")
 	}
-	b.fetcher = &deb.Fetcher{Client: opts.HTTPClient, Cache: &deb.Cache{Dir: opts.CacheDir}, Offline: opts.Offline}
+	b.fetcher = &deb.Fetcher{Client: opts.HTTPClient, Cache: &deb.Cache{Dir: opts.CacheDir}, Offline: opts.Offline,
+		Progress: func(url string, done, total int64) {
+			b.event(Event{Image: b.current, Stage: "download", Item: path.Base(url), Done: done, Total: total})
+		}}
 	return b, nil
 }
 
@@ -142,6 +147,7 @@ func (b *Builder) Ref(name string) string { return b.opts.Repository + "/" + nam
 
 // Resolve resolves a recipe against the signed indexes and writes its lock.
 func (b *Builder) Resolve(ctx context.Context, r Recipe) (*Lock, error) {
+	b.current = r.Name
 	if err := b.loadKeyring(); err != nil {
 		return nil, err
 	}
@@ -250,6 +256,7 @@ func (b *Builder) Build(ctx context.Context, r Recipe) (*Result, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
+	b.current = r.Name
 	lock, err := b.lockFor(ctx, r)
 	if err != nil {
 		return nil, err

@@ -368,3 +368,24 @@ func TestTarballAndPush(t *testing.T) {
 		t.Errorf("pulled %s, pushed %s", d, res.Digest)
 	}
 }
+
+func TestLayerCap(t *testing.T) {
+	a := fixture(t)
+	r := smallRecipe()
+	r.MaxLayers = 4
+	res, err := testBuilder(t, a, t.TempDir(), nil).Build(t.Context(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Layers) > 4 {
+		t.Errorf("%d layers, cap 4", len(res.Layers))
+	}
+	full, err := testBuilder(t, a, t.TempDir(), nil).Build(t.Context(), smallRecipe())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same files, however they are grouped.
+	if listing(t, res) != listing(t, full) {
+		t.Error("grouping changed the image's files")
+	}
+}

@@ -117,7 +117,7 @@ func (g *globals) recipeErrors(file string, err error) error {
 	for _, e := range list {
 		fmt.Fprintf(g.stderr, "berth: error: %s:%s\n", file, e)
 	}
-	fmt.Fprintf(g.stderr, "berth: %s: %d problem(s) in images, nothing was built\n", file, len(list))
+	fmt.Fprintf(g.stderr, "berth: %s: %d problem(s) in images, nothing was done\n", file, len(list))
 	return exitCode(ExitChanges)
 }
 
@@ -186,7 +186,7 @@ func (g *globals) progress() func(image.Event) {
 			line += " " + e.Item
 		}
 		switch {
-		case e.Stage == "fetch" && e.Total > 0:
+		case (e.Stage == "fetch" || e.Stage == "download") && e.Total > 0:
 			line += fmt.Sprintf(" %s/%s", mb(e.Done), mb(e.Total))
 		case e.Total > 0:
 			line += fmt.Sprintf(" (%d/%d)", e.Done+1, e.Total)

@@ -843,7 +843,7 @@ func readFiles(file string, names ...string) (map[string][]byte, error) {
 	return out, err
 }
 
-var alternativeRE = regexp.MustCompile(`update-alternatives\s+--install\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d+)((?:\s+--slave\s+\S+\s+\S+\s+\S+)*)`)
+var alternativeRE = regexp.MustCompile(`update-alternatives\s+(?:--quiet\s+|--force\s+)*--install\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d+)((?:\s+--slave\s+\S+\s+\S+\s+\S+)*)`)
 var slaveRE = regexp.MustCompile(`--slave\s+(\S+)\s+(\S+)\s+(\S+)`)
 
 type alternative struct {
@@ -875,10 +875,9 @@ func alternatives(us []*unpacked) []alternative {
 			if old, ok := best[master]; ok && (old.prio > prio || (old.prio == prio && old.pkg < u.name)) {
 				continue
 			}
-			for k, a := range best {
+			for k := range best {
 				if strings.HasPrefix(k, master+"\x00") {
-					delete(best, k)
-					_ = a
+					delete(best, k) // the slaves of the replaced choice
 				}
 			}
 			best[master] = alts[0]

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/voidnxlabs/berth/image"
+	"github.com/voidnxlabs/berth/image/deb"
 	"github.com/voidnxlabs/berth/runtime/docker"
 )
 
@@ -26,6 +27,7 @@ type imageFlags struct {
 	offline          bool
 	ignoreValidUntil bool
 	tag              string
+	keyrings         []string
 }
 
 func newImageCmd(g *globals) *cobra.Command {
@@ -48,6 +50,7 @@ built images in the state directory, downloads in $XDG_CACHE_HOME/berth.`,
 	}
 	f := &imageFlags{}
 	cmd.AddCommand(newImageBuildCmd(g, f), newImageListCmd(g), newImageLoadCmd(g), newImagePushCmd(g, f), newImageLockCmd(g, f))
+	cmd.PersistentFlags().StringSliceVar(&f.keyrings, "keyring", nil, "OpenPGP keyring(s) that sign the archive (default: "+deb.DefaultKeyring+")")
 	return cmd
 }
 
@@ -157,6 +160,7 @@ func (g *globals) builder(env *imageEnv, name string, f *imageFlags) (*image.Bui
 		Locked:           f.locked,
 		Offline:          f.offline,
 		IgnoreValidUntil: f.ignoreValidUntil,
+		Keyrings:         f.keyrings,
 		Progress:         g.progress(),
 	}
 	if s := g.getenv("SOURCE_DATE_EPOCH"); s != "" {
@@ -202,6 +206,19 @@ func (g *globals) progress() func(image.Event) {
 	}
 }
 
+// imageError adds the hint a user needs for the build errors they can act on.
+func imageError(err error) error {
+	switch {
+	case errors.Is(err, os.ErrNotExist) && strings.Contains(err.Error(), "keyring"):
+		return withHint(err, ExitFailure, "install the debian-archive-keyring package, or pass --keyring FILE")
+	case errors.Is(err, deb.ErrExpired):
+		return withHint(err, ExitFailure, "the mirror serves an old snapshot; pass --ignore-valid-until to accept it")
+	case errors.Is(err, deb.ErrBadSignature), errors.Is(err, deb.ErrChecksum):
+		return withHint(err, ExitFailure, "the archive or the download cache served something other than what Debian signed; nothing was built")
+	}
+	return err
+}
+
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
 
 func newImageBuildCmd(g *globals, f *imageFlags) *cobra.Command {
@@ -242,7 +259,7 @@ same lock gives the same digest and needs no network.`,
 				}
 				res, err := b.Build(g.ctx, env.recipes[n])
 				if err != nil {
-					return err
+					return imageError(err)
 				}
 				rec, err := env.store.Save(res)
 				if err != nil {
@@ -430,7 +447,7 @@ new lock.`,
 				}
 				lock, err := b.Resolve(g.ctx, env.recipes[n])
 				if err != nil {
-					return err
+					return imageError(err)
 				}
 				fmt.Fprintf(g.stdout, "%s\t%d packages\t%s\n", n, len(lock.Packages), image.LockPath(env.lockDir, n))
 			}

@@ -41,6 +41,8 @@ type Kit struct {
 	Enable  bool
 	Subnet  netip.Prefix
 	Host    netip.Addr
+	// SubnetPos is where the subnet was set; zero for a catalog default.
+	SubnetPos Pos
 	// Services holds every service of the kit: catalog services (enabled or
 	// not) and the user's own, sorted by name.
 	Services []*Service

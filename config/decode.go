@@ -243,6 +243,7 @@ func (d *decoder) network(kit *Kit, v *yaml.Node) {
 			subnetNode = val
 			if pr, ok := d.cidr(val, p+".subnet"); ok {
 				kit.Subnet = pr
+				kit.SubnetPos = d.pos(val)
 			}
 		case "host":
 			if a, ok := d.ip(val, p+".host"); ok {

@@ -66,8 +66,18 @@ func checkSubnets(cfg *Config, c *errs) {
 		}
 		for _, o := range enabled {
 			if o.Subnet.Overlaps(k.Subnet) {
-				c.add(k.Pos, k.Name+".network.subnet", fmt.Sprintf("give each kit its own network; %s is free of the others here?", suggestSubnet(cfg)),
-					"subnet %s overlaps kit %s's subnet %s", k.Subnet, o.Name, o.Subnet)
+				// Report it where the user wrote a subnet, the later one when
+				// both did: that is most likely the new line.
+				at, other := k, o
+				if at.SubnetPos.File == "" || (other.SubnetPos.File != "" && other.SubnetPos.Line > at.SubnetPos.Line) {
+					at, other = o, k
+				}
+				pos := at.SubnetPos
+				if pos.File == "" {
+					pos = at.Pos
+				}
+				c.add(pos, at.Name+".network.subnet", fmt.Sprintf("give each kit its own network, e.g. %s", suggestSubnet(cfg)),
+					"subnet %s overlaps kit %s's subnet %s", at.Subnet, other.Name, other.Subnet)
 			}
 		}
 		enabled = append(enabled, k)

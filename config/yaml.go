@@ -45,9 +45,10 @@ func yamlErrorLine(err error) (int, string) {
 }
 
 type parser struct {
-	file   string
-	getenv func(string) string
-	c      *errs
+	visited int // nodes visited while expanding aliases
+	file    string
+	getenv  func(string) string
+	c       *errs
 }
 
 func pos(file string, n *yaml.Node) Pos {
@@ -75,8 +76,20 @@ func kindName(n *yaml.Node) string {
 // (a "billion laughs") cannot blow up memory.
 const maxAliasDepth = 16
 
+// maxNodes bounds the size of the expanded document: aliases of aliases
+// grow exponentially even when each is shallow.
+const maxNodes = 100000
+
 // resolveAliases replaces alias nodes by copies of what they point to.
 func (p *parser) resolveAliases(n *yaml.Node, depth int) {
+	p.visited++
+	if p.visited > maxNodes {
+		if p.visited == maxNodes+1 {
+			p.c.add(pos(p.file, n), "", "flatten the anchors and aliases", "config expands to more than %d values", maxNodes)
+		}
+		n.Content = nil
+		return
+	}
 	if depth > maxAliasDepth {
 		p.c.add(pos(p.file, n), "", "flatten the anchors and aliases", "aliases nested too deeply")
 		n.Kind, n.Tag, n.Value, n.Content, n.Alias = yaml.ScalarNode, "!!null", "", nil, nil

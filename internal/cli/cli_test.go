@@ -24,9 +24,15 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the CLI transcripts in testdata/script. BERTH_UPDATE=1
 // rewrites their expected output in place.
-func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:           "testdata/script",
+func TestScripts(t *testing.T) { testscript.Run(t, params("testdata/script")) }
+
+// TestBadConfig runs one script per kind of config mistake, each with the
+// exact error text and exit code a user sees.
+func TestBadConfig(t *testing.T) { testscript.Run(t, params("testdata/script/badconfig")) }
+
+func params(dir string) testscript.Params {
+	return testscript.Params{
+		Dir:           dir,
 		UpdateScripts: os.Getenv("BERTH_UPDATE") != "",
 		Setup: func(env *testscript.Env) error {
 			// Keep the user's environment out of the scripts.
@@ -74,7 +80,7 @@ func TestScripts(t *testing.T) {
 				}
 			},
 		},
-	})
+	}
 }
 
 func dockerReachable() bool {

@@ -26,3 +26,4 @@ if ! docker info >/dev/null 2>&1; then
 	docker info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/berth-ci-dockerd.log"; tail -20 /var/log/berth-ci-dockerd.log >&2; exit 1; }
 fi
 log "docker $(docker version --format '{{.Server.Version}}') is up"
+bash "$(dirname "$0")/ci-podman.sh"

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Measures berth's up against Docker Compose v2 and the engine's own floor
+# on the same containers, and prints a table (see docs/benchmarks.md).
+#
+#   bench/engine.sh                         # N = 5, 20, 50; 5 runs each
+#   bench/engine.sh -n 5,20 -reps 3         # flags go to bench/engine
+#   bench/engine.sh -cpuprofile /tmp/prof   # and profile berth's library up
+#
+# It builds what it needs: Docker Compose v2.40.3 from its Go module in a
+# throwaway module (about 5 minutes cold, then cached under
+# ~/.cache/berth/bench), the berth binary (its up is measured when it has
+# one), and the bench tool in bench/engine, a separate module so that
+# compose never becomes a dependency of berth. Needs a running Docker
+# engine; uses only 10.219.0.0/16 and removes everything it makes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+
+compose_version=v2.40.3
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/berth/bench"
+compose="$cache/docker-compose-$compose_version"
+if ! [ -x "$compose" ]; then
+	echo "bench: building docker compose $compose_version (once; about 5 minutes)" >&2
+	src="$cache/compose-$compose_version-src"
+	mkdir -p "$src"
+	(
+		cd "$src"
+		[ -f go.mod ] || go mod init berthbench/compose >/dev/null 2>&1
+		# go install …@version refuses compose's exclude directives; a module
+		# that requires it builds it.
+		go get "github.com/docker/compose/v2/cmd@$compose_version" >/dev/null 2>&1
+		go build -trimpath -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$compose_version" \
+			-o "$compose.tmp" github.com/docker/compose/v2/cmd
+	)
+	mv "$compose.tmp" "$compose"
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/berth" ./cmd/berth
+(cd bench/engine && go build -o "$tmp/bench" .)
+
+args=(-compose "$compose")
+if "$tmp/berth" up --help >/dev/null 2>&1; then
+	args+=(-berth "$tmp/berth")
+else
+	echo "bench: this berth has no up command; measuring its library path only" >&2
+fi
+echo "bench: $("$compose" version), berth $(git rev-parse --short HEAD 2>/dev/null || echo '?')" >&2
+"$tmp/bench" "${args[@]}" "$@"

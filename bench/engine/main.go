@@ -1,0 +1,415 @@
+// Command engine measures berth's up against Docker Compose v2 and the
+// engine's floor on the same containers, and prints a table. Run it through
+// bench/engine.sh, which builds compose and berth first.
+//
+// For each N it makes N containers of the static fixture image on a bridge
+// network with static addresses, nothing published, with each tool in turn,
+// several times, in rotating order; every run is checked (all running, each
+// at its address) and removed outside the timings:
+//
+//   - berth (lib): the generated berth.yaml parsed and compiled, engine
+//     connect, plan.Observe, plan.Compute, apply.Run — what berth up does;
+//   - berth (cli): the berth binary's up on the same berth.yaml;
+//   - compose: docker compose up -d on the equivalent compose file;
+//   - floor: the same network create and container creates and starts made
+//     directly through the moby API, as many at once as apply runs (and,
+//     for reference, all at once, as compose does).
+//
+// Then each tool's no-op up on a running 5-container kit.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	goruntime "runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/voidnxlabs/berth/internal/fixture"
+	"github.com/voidnxlabs/berth/runtime/docker"
+)
+
+// applyDefaultParallel is apply.Options.Parallel's default (apply.go); the
+// floor uses it unless -parallel is given, and each run checks that berth
+// really ran that many at once.
+const applyDefaultParallel = 4
+
+var (
+	flagN         = flag.String("n", "5,20,50", "container counts, comma-separated")
+	flagReps      = flag.Int("reps", 5, "repetitions of each first up; the table shows medians")
+	flagNoopReps  = flag.Int("noop-reps", 20, "repetitions of each no-op up")
+	flagNoopN     = flag.Int("noop-n", 5, "containers in the kit of the no-op up")
+	flagParallel  = flag.Int("parallel", 0, "apply parallelism; 0 leaves apply's default, which the floor then matches")
+	flagCompose   = flag.String("compose", "", "docker compose v2 binary (standalone docker-compose); empty leaves compose out")
+	flagBerth     = flag.String("berth", "", "berth binary with an up command; empty leaves the CLI path out")
+	flagSubnet    = flag.String("subnet", "10.219.0.0/16", "a /16 the benchmark may use; each workload takes a /24 in it")
+	flagProfile   = flag.String("cpuprofile", "", "write a CPU profile of berth's library up (first repetition of each N) to DIR/lib-N.pprof")
+	flagJSON      = flag.String("json", "", "also write every measurement to this file")
+	flagWorkdir   = flag.String("workdir", "", "where generated files go; a temporary directory when empty")
+	flagBreakdown = flag.Bool("breakdown", true, "print where berth's library up spends its time")
+)
+
+// variant is one way of making a workload's containers.
+type variant struct {
+	key   string
+	title string
+	slot  int // third octet of the workload's subnet
+	up    func(ctx context.Context, w Workload) (time.Duration, error)
+}
+
+type bench struct {
+	c       *client.Client
+	dir     string
+	image   string
+	subnet  netip.Prefix
+	par     int // apply parallelism the floor matches
+	all     []Workload
+	results map[string]map[int][]float64 // variant → N → seconds
+	noop    map[string][]float64         // variant → seconds
+	libRuns map[int][]libRun
+	profile map[int]bool
+	last    float64 // seconds of the latest measured up
+	noopRun bool    // the ups now are no-ops
+	counted bool    // the ups now are counted (not a warm-up)
+}
+
+func main() {
+	flag.Parse()
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	var ns []int
+	for _, f := range strings.Split(*flagN, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 200 {
+			return fmt.Errorf("-n: %q is not a count from 1 to 200", f)
+		}
+		ns = append(ns, n)
+	}
+	subnet, err := netip.ParsePrefix(*flagSubnet)
+	if err != nil || subnet.Bits() > 16 || !subnet.Addr().Is4() {
+		return fmt.Errorf("-subnet: want an IPv4 /16 or larger, got %q", *flagSubnet)
+	}
+	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ping, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+	if err != nil {
+		return fmt.Errorf("connecting to docker: %w", err)
+	}
+	dir := *flagWorkdir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "berth-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	image, loaded, err := loadFixture(ctx)
+	if err != nil {
+		return err
+	}
+	if loaded {
+		defer removeFixture(image)
+	}
+	b := &bench{c: c, dir: dir, image: image, subnet: subnet, par: *flagParallel,
+		results: map[string]map[int][]float64{}, noop: map[string][]float64{},
+		libRuns: map[int][]libRun{}, profile: map[int]bool{}}
+	if b.par == 0 {
+		b.par = applyDefaultParallel
+	}
+
+	variants := []variant{{key: "lib", title: "berth (lib)", slot: 1, up: b.libUp}}
+	if *flagBerth != "" {
+		variants = append(variants, variant{key: "cli", title: "berth (cli)", slot: 2, up: b.cliUp})
+	}
+	if *flagCompose != "" {
+		variants = append(variants, variant{key: "compose", title: "compose", slot: 3, up: b.composeUp})
+	}
+	variants = append(variants,
+		variant{key: "floor", title: fmt.Sprintf("floor (P=%d)", b.par), slot: 4, up: b.floorUp(b.par)},
+		variant{key: "floorall", title: "floor (P=N)", slot: 5, up: b.floorUp(0)},
+	)
+	noops := []variant{{key: "lib", title: "berth (lib)", slot: 6, up: b.libUp}}
+	if *flagBerth != "" {
+		noops = append(noops, variant{key: "cli", title: "berth (cli)", slot: 7, up: b.cliUp})
+	}
+	if *flagCompose != "" {
+		noops = append(noops, variant{key: "compose", title: "compose", slot: 8, up: b.composeUp})
+	}
+	for _, v := range append(slices.Clone(variants), noops...) {
+		for _, n := range append(slices.Clone(ns), *flagNoopN) {
+			b.all = append(b.all, b.workload(v, n))
+		}
+	}
+	// Whatever an interrupted run left goes first, and everything at the end.
+	if err := b.sweep(context.Background()); err != nil {
+		return err
+	}
+	defer b.sweep(context.Background())
+
+	fmt.Fprintf(os.Stderr, "bench: docker API %s, image %s, reps %d, workdir %s\n", ping.APIVersion, image, *flagReps, dir)
+	// A warm-up of each tool, not counted: page cache, daemon caches.
+	for _, v := range variants {
+		if err := b.measure(ctx, v, b.workload(v, min(5, ns[0]))); err != nil {
+			return fmt.Errorf("warm-up of %s: %w", v.title, err)
+		}
+	}
+	b.counted = true
+	for _, n := range ns {
+		for rep := range *flagReps {
+			for i := range variants {
+				v := variants[(i+rep)%len(variants)]
+				w := b.workload(v, n)
+				b.profile[n] = *flagProfile != "" && rep == 0 && v.key == "lib"
+				start := time.Now()
+				if err := b.measure(ctx, v, w); err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "bench: N=%d rep %d %-12s %.2fs\n", n, rep+1, v.title, time.Since(start).Seconds())
+				b.results[v.key] = appendN(b.results[v.key], n, b.last)
+			}
+		}
+	}
+	b.counted = false
+	for _, v := range noops {
+		if err := b.measureNoop(ctx, v, b.workload(v, *flagNoopN)); err != nil {
+			return err
+		}
+	}
+	ver, err := c.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		return err
+	}
+	header := fmt.Sprintf("Engine: Docker %s (API %s), %d CPUs; berth apply parallelism %d; image %s", ver.Version, ping.APIVersion, goruntime.NumCPU(), b.par, image)
+	b.print(os.Stdout, header, ns, variants, noops)
+	if *flagJSON != "" {
+		data, _ := json.MarshalIndent(map[string]any{"first_up_s": b.results, "noop_s": b.noop, "lib_runs": b.libRuns, "parallel": b.par, "docker_api": ping.APIVersion}, "", "  ")
+		if err := os.WriteFile(*flagJSON, data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func appendN(m map[int][]float64, n int, v float64) map[int][]float64 {
+	if m == nil {
+		m = map[int][]float64{}
+	}
+	m[n] = append(m[n], v)
+	return m
+}
+
+func (b *bench) workload(v variant, n int) Workload {
+	a := b.subnet.Masked().Addr().As4()
+	a[2] += byte(v.slot)
+	return Workload{Name: "bb" + v.key + strconv.Itoa(n), N: n, Subnet: netip.PrefixFrom(netip.AddrFrom4(a), 24), Image: b.image}
+}
+
+func (b *bench) sweep(ctx context.Context) error {
+	for _, w := range b.all {
+		if err := cleanup(ctx, b.c, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measure times one first up of w with v, checks it and removes it.
+func (b *bench) measure(ctx context.Context, v variant, w Workload) error {
+	if err := cleanup(ctx, b.c, w); err != nil {
+		return err
+	}
+	d, err := v.up(ctx, w)
+	if err != nil {
+		return fmt.Errorf("%s, N=%d: %w", v.title, w.N, err)
+	}
+	if err := verify(ctx, b.c, w); err != nil {
+		return fmt.Errorf("%s, N=%d: %w", v.title, w.N, err)
+	}
+	b.last = d.Seconds()
+	return cleanup(ctx, b.c, w)
+}
+
+// measureNoop brings w up once, then times repeated ups that have nothing
+// to do.
+func (b *bench) measureNoop(ctx context.Context, v variant, w Workload) error {
+	if err := cleanup(ctx, b.c, w); err != nil {
+		return err
+	}
+	defer cleanup(context.Background(), b.c, w)
+	if _, err := v.up(ctx, w); err != nil {
+		return fmt.Errorf("no-op %s: first up: %w", v.title, err)
+	}
+	b.noopRun = true
+	defer func() { b.noopRun = false }()
+	for range *flagNoopReps {
+		d, err := v.up(ctx, w)
+		if err != nil {
+			return fmt.Errorf("no-op %s: %w", v.title, err)
+		}
+		b.noop[v.key] = append(b.noop[v.key], d.Seconds())
+	}
+	fmt.Fprintf(os.Stderr, "bench: no-op %-12s done\n", v.title)
+	return verify(ctx, b.c, w)
+}
+
+func (b *bench) libUp(ctx context.Context, w Workload) (time.Duration, error) {
+	if b.profile[w.N] {
+		f, err := os.Create(filepath.Join(*flagProfile, fmt.Sprintf("lib-%d.pprof", w.N)))
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return 0, err
+		}
+		defer pprof.StopCPUProfile()
+		b.profile[w.N] = false
+	}
+	r, err := berthUp(ctx, w, *flagParallel)
+	if err != nil {
+		return 0, err
+	}
+	if b.noopRun {
+		if r.Ops != 0 {
+			return 0, fmt.Errorf("the plan after a successful up has %d operations, want none", r.Ops)
+		}
+	} else if b.counted {
+		b.libRuns[w.N] = append(b.libRuns[w.N], r)
+	}
+	return r.Total, nil
+}
+
+func (b *bench) cliUp(ctx context.Context, w Workload) (time.Duration, error) {
+	wd := filepath.Join(b.dir, w.Name)
+	file := filepath.Join(wd, "berth.yaml")
+	if err := writeOnce(file, w.BerthYAML()); err != nil {
+		return 0, err
+	}
+	return timeCmd(ctx, wd, *flagBerth, "-f", file, "--state-dir", filepath.Join(wd, "state"), "up")
+}
+
+func (b *bench) composeUp(ctx context.Context, w Workload) (time.Duration, error) {
+	wd := filepath.Join(b.dir, w.Name)
+	file := filepath.Join(wd, "compose.yaml")
+	st, err := w.Desired()
+	if err != nil {
+		return 0, err
+	}
+	data, err := ComposeYAML(st, w.Name)
+	if err != nil {
+		return 0, err
+	}
+	if err := writeOnce(file, data); err != nil {
+		return 0, err
+	}
+	return timeCmd(ctx, wd, *flagCompose, "-f", file, "-p", w.Name, "up", "-d")
+}
+
+// floorUp returns the floor variant at parallelism par; 0 means all at once.
+func (b *bench) floorUp(par int) func(ctx context.Context, w Workload) (time.Duration, error) {
+	return func(ctx context.Context, w Workload) (time.Duration, error) {
+		st, err := w.Desired()
+		if err != nil {
+			return 0, err
+		}
+		p := par
+		if p == 0 {
+			p = w.N
+		}
+		return floorUp(ctx, b.c, st, p)
+	}
+}
+
+func writeOnce(file string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(file, data, 0o644)
+}
+
+// timeCmd runs a command and returns its wall time; its output is kept
+// for the error only.
+func timeCmd(ctx context.Context, dir, bin string, args ...string) (time.Duration, error) {
+	var out strings.Builder
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, out.String())
+	}
+	return d, nil
+}
+
+// tb lets the fixture package, made for tests, build and load its image.
+type tb struct{ testing.TB }
+
+func (tb) Helper()                           {}
+func (tb) Fatal(args ...any)                 { panic(fixtureErr{fmt.Sprint(args...)}) }
+func (tb) Fatalf(format string, args ...any) { panic(fixtureErr{fmt.Sprintf(format, args...)}) }
+
+type fixtureErr struct{ msg string }
+
+// loadFixture makes sure the fixture image is in the engine and says
+// whether it loaded it.
+func loadFixture(ctx context.Context) (ref string, loaded bool, err error) {
+	e, err := docker.New(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	defer e.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			fe, ok := r.(fixtureErr)
+			if !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("fixture image: %s", fe.msg)
+		}
+	}()
+	ref = fixture.Ref(tb{})
+	// The reference names the image's digest: present means the same image.
+	if _, err := e.InspectImage(ctx, ref); err == nil {
+		return ref, false, nil
+	}
+	fixture.Load(tb{}, e)
+	return ref, true, nil
+}
+
+// removeFixture removes the fixture image when this run loaded it. An
+// image that a test's container uses at the same time stays.
+func removeFixture(ref string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := docker.New(ctx)
+	if err != nil {
+		return
+	}
+	defer e.Close()
+	_ = e.RemoveImage(ctx, ref)
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// median of xs; 0 when empty.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", a/b)
+}
+
+// Goals of issue 3: first up within 1.2x of the floor and no slower than
+// compose; a no-op up under 100 ms.
+const (
+	goalFloorRatio = 1.2
+	goalNoop       = 0.100
+)
+
+func (b *bench) print(out io.Writer, header string, ns []int, variants, noops []variant) {
+	has := map[string]bool{}
+	for _, v := range variants {
+		has[v.key] = true
+	}
+	fmt.Fprintln(out, header)
+	fmt.Fprintf(out, "\nFirst up of N containers (median of %d runs, seconds)\n\n", *flagReps)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	cols := []string{"N"}
+	for _, v := range variants {
+		cols = append(cols, v.title)
+	}
+	cols = append(cols, "berth/floor")
+	if has["cli"] {
+		cols = append(cols, "cli/floor")
+	}
+	if has["compose"] {
+		cols = append(cols, "berth/compose")
+		if has["cli"] {
+			cols = append(cols, "cli/compose")
+		}
+	}
+	cols = append(cols, "goals")
+	fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
+	for _, n := range ns {
+		row := []string{fmt.Sprint(n)}
+		m := map[string]float64{}
+		for _, v := range variants {
+			m[v.key] = median(b.results[v.key][n])
+			row = append(row, fmt.Sprintf("%.2f", m[v.key]))
+		}
+		row = append(row, ratio(m["lib"], m["floor"]))
+		if has["cli"] {
+			row = append(row, ratio(m["cli"], m["floor"]))
+		}
+		if has["compose"] {
+			row = append(row, ratio(m["lib"], m["compose"]))
+			if has["cli"] {
+				row = append(row, ratio(m["cli"], m["compose"]))
+			}
+		}
+		// The goals are judged on the real binary when it is measured.
+		berth := m["lib"]
+		if has["cli"] {
+			berth = m["cli"]
+		}
+		var miss []string
+		if berth > goalFloorRatio*m["floor"] {
+			miss = append(miss, "floor")
+		}
+		if has["compose"] && berth > m["compose"] {
+			miss = append(miss, "compose")
+		}
+		goal := "met"
+		if len(miss) > 0 {
+			goal = "MISSED: " + strings.Join(miss, ",")
+		}
+		row = append(row, goal)
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+	}
+	tw.Flush()
+
+	fmt.Fprintf(out, "\nNo-op up on a running %d-container kit (%d runs, milliseconds)\n\n", *flagNoopN, *flagNoopReps)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "tool\tmedian\tmin\tmax\tgoal\t")
+	for _, v := range noops {
+		xs := b.noop[v.key]
+		if len(xs) == 0 {
+			continue
+		}
+		goal := "-"
+		if v.key != "compose" {
+			goal = "met"
+			if median(xs) >= goalNoop {
+				goal = "MISSED"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%s\t\n", v.title, 1000*median(xs), 1000*slices.Min(xs), 1000*slices.Max(xs), goal)
+	}
+	tw.Flush()
+
+	if *flagBreakdown {
+		b.printBreakdown(out, ns)
+	}
+}
+
+// printBreakdown says where berth's library up spends its time: the
+// phases, and each kind of engine call (count per run, mean latency).
+// Calls overlap, so their sums can exceed the phase they ran in.
+func (b *bench) printBreakdown(out io.Writer, ns []int) {
+	fmt.Fprintf(out, "\nWhere berth (lib) spends a first up (median over runs, milliseconds)\n\n")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "N\t"+strings.Join(phaseOrder, "\t")+"\ttotal\tops\tat once\t")
+	for _, n := range ns {
+		runs := b.libRuns[n]
+		if len(runs) == 0 {
+			continue
+		}
+		row := []string{fmt.Sprint(n)}
+		for _, p := range phaseOrder {
+			row = append(row, ms(medianOf(runs, func(r libRun) time.Duration { return r.Phases[p] })))
+		}
+		row = append(row, ms(medianOf(runs, func(r libRun) time.Duration { return r.Total })))
+		row = append(row, fmt.Sprint(runs[0].Ops), fmt.Sprint(runs[0].MaxAtOnce))
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+	}
+	tw.Flush()
+
+	fmt.Fprintf(out, "\nEngine calls of berth (lib) per first up: count, mean and max latency (ms)\n\n")
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	names := map[string]bool{}
+	for _, runs := range b.libRuns {
+		for _, r := range runs {
+			for k := range r.Calls {
+				names[k] = true
+			}
+		}
+	}
+	fmt.Fprintln(tw, "N\tcall\tcount\tmean\tmax\t")
+	for _, n := range ns {
+		for _, name := range slices.Sorted(maps.Keys(names)) {
+			var count int
+			var total, mx time.Duration
+			for _, r := range b.libRuns[n] {
+				s := r.Calls[name]
+				count += s.N
+				total += s.Total
+				mx = max(mx, s.Max)
+			}
+			if count == 0 {
+				continue
+			}
+			runs := len(b.libRuns[n])
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t\n", n, name, count/runs, ms(total/time.Duration(count)), ms(mx))
+		}
+	}
+	tw.Flush()
+}
+
+func medianOf(runs []libRun, f func(libRun) time.Duration) time.Duration {
+	var xs []float64
+	for _, r := range runs {
+		xs = append(xs, float64(f(r)))
+	}
+	return time.Duration(median(xs))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/1e6) }

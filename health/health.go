@@ -88,20 +88,25 @@ func Wait(ctx context.Context, addr netip.Addr, h *desired.Health, timeout time.
 		interval = DefaultInterval
 	}
 	start := time.Now()
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	// Most services answer within a fraction of a second of starting, so
+	// the first probes come quickly and back off to the check's interval;
+	// a full interval before the second probe would make every up slow.
+	wait := 50 * time.Millisecond
 	for {
 		err := Probe(ctx, addr, h)
 		if err == nil {
 			return nil
 		}
+		t := time.NewTimer(min(wait, interval))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return fmt.Errorf("not healthy after %v: %w", time.Since(start).Round(time.Millisecond), err)
 			}
 			return ctx.Err()
 		case <-t.C:
 		}
+		wait *= 2
 	}
 }

@@ -141,6 +141,10 @@ func (p *Plan) String() string {
 	return b.String()
 }
 
+// Describe is the line berth plan prints for the operation, without its
+// cause.
+func (o *Op) Describe() string { return o.describe() }
+
 func (o *Op) describe() string {
 	at := ""
 	if o.Address.IsValid() {

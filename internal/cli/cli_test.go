@@ -13,6 +13,8 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/voidnxlabs/berth/internal/cli"
+	"github.com/voidnxlabs/berth/internal/fixture"
+	"github.com/voidnxlabs/berth/runtime/docker"
 )
 
 // TestMain lets testscript run the real main as the "berth" program.
@@ -24,7 +26,33 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the CLI transcripts in testdata/script. BERTH_UPDATE=1
 // rewrites their expected output in place.
-func TestScripts(t *testing.T) { testscript.Run(t, params("testdata/script")) }
+func TestScripts(t *testing.T) {
+	p := params("testdata/script")
+	// Engine scripts run the fixture image (a static HTTP server): nothing
+	// can be pulled here, so it is loaded into the engine under a fixed tag.
+	if dockerReachable() {
+		e, err := docker.New(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixture.LoadAs(t, e, fixture.Image(t, ""), fixtureRef)
+		fixture.LoadAs(t, e, fixture.Image(t, "v2"), fixtureRef2)
+		e.Close()
+	}
+	setup := p.Setup
+	p.Setup = func(env *testscript.Env) error {
+		env.Setenv("FIXTURE", fixtureRef)
+		env.Setenv("FIXTURE2", fixtureRef2)
+		return setup(env)
+	}
+	testscript.Run(t, p)
+}
+
+// The tags the fixture images are loaded under for the scripts.
+const (
+	fixtureRef  = "berth-fixture:script"
+	fixtureRef2 = "berth-fixture:script-v2"
+)
 
 // TestBadConfig runs one script per kind of config mistake, each with the
 // exact error text and exit code a user sees.

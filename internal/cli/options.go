@@ -131,7 +131,7 @@ unreachable.`,
 				fmt.Fprint(g.stdout, st.String())
 				return nil
 			}
-			return g.planOnline(cfg, st, args)
+			return g.planOnline(args)
 		},
 	}
 	cmd.Flags().BoolVar(&o.offline, "offline", false, "print the desired state without asking the engine")

@@ -26,7 +26,23 @@ const (
 	// create: libpod reports no address for a container that is not
 	// running.
 	annNetworks = "io.berth.networks"
+	// annPids is the pids limit berth asked for: Podman reports its own
+	// default (2048) for a container that asked for none.
+	annPids = "io.berth.pids-limit"
 )
+
+// macFor derives a container's MAC address from its IPv4 address, as
+// Docker's bridge driver does (02:42 and the four bytes). A container
+// recreated at the same address then keeps its MAC, so the host's neighbour
+// cache stays right; with Podman's random MACs the host sends to the old
+// container's MAC until the entry goes stale, tens of seconds.
+func macFor(ip netip.Addr) string {
+	if !ip.Is4() {
+		return ""
+	}
+	a := ip.As4()
+	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3])
+}
 
 // The subset of libpod's SpecGenerator berth sets.
 type (
@@ -35,6 +51,7 @@ type (
 	}
 	specNetwork struct {
 		StaticIPs []string `json:"static_ips,omitempty"`
+		StaticMAC string   `json:"static_mac,omitempty"`
 		Aliases   []string `json:"aliases,omitempty"`
 	}
 	specPort struct {
@@ -129,7 +146,7 @@ func (e *Engine) toSpec(spec runtime.ContainerSpec) (specGenerator, error) {
 		User:        spec.User,
 		WorkDir:     spec.WorkingDir,
 		Labels:      spec.Labels,
-		Annotations: map[string]string{annImage: spec.Image},
+		Annotations: map[string]string{annImage: spec.Image, annPids: strconv.FormatInt(spec.Resources.PidsLimit, 10)},
 		Groups:      spec.GroupAdd,
 		HTTPProxy:   &no,
 	}
@@ -150,6 +167,7 @@ func (e *Engine) toSpec(spec runtime.ContainerSpec) (specGenerator, error) {
 			n := specNetwork{Aliases: ep.Aliases}
 			if ep.IP.IsValid() {
 				n.StaticIPs = []string{ep.IP.String()}
+				n.StaticMAC = macFor(ep.IP)
 				ann = append(ann, ep.Network+"="+ep.IP.String())
 			}
 			s.Networks[ep.Network] = n
@@ -458,6 +476,9 @@ func fromInspect(in inspectJSON) runtime.Container {
 	}
 	hc := in.HostConfig
 	out.Resources = runtime.Resources{MemoryBytes: hc.Memory, NanoCPUs: hc.NanoCpus, ShmBytes: hc.ShmSize, PidsLimit: hc.PidsLimit}
+	if p, err := strconv.ParseInt(in.Config.Annotations[annPids], 10, 64); err == nil {
+		out.Resources.PidsLimit = p
+	}
 	if out.Resources.NanoCPUs == 0 && hc.CPUQuota > 0 && hc.CPUPeriod > 0 {
 		out.Resources.NanoCPUs = hc.CPUQuota * 1e9 / hc.CPUPeriod
 	}

@@ -149,6 +149,7 @@ func (e *Engine) detachStopped(ctx context.Context, netw string) error {
 type connectRequest struct {
 	Container string   `json:"container"`
 	StaticIPs []string `json:"static_ips,omitempty"`
+	StaticMAC string   `json:"static_mac,omitempty"`
 	Aliases   []string `json:"aliases,omitempty"`
 }
 
@@ -157,6 +158,7 @@ func (e *Engine) Connect(ctx context.Context, ctr string, ep runtime.Endpoint) e
 	req := connectRequest{Container: ctr, Aliases: ep.Aliases}
 	if ep.IP.IsValid() {
 		req.StaticIPs = []string{ep.IP.String()}
+		req.StaticMAC = macFor(ep.IP)
 	}
 	if err := e.do(ctx, http.MethodPost, "/networks/"+url.PathEscape(ep.Network)+"/connect", nil, req, nil); err != nil {
 		return fmt.Errorf("connecting %q to network %q: %w", ctr, ep.Network, err)

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/voidnxlabs/berth/runtime"
 	"github.com/voidnxlabs/berth/runtime/podman"
 	"github.com/voidnxlabs/berth/runtime/runtimetest"
+	"github.com/voidnxlabs/berth/runtime/scenariotest"
 )
 
 // engine connects to the local Podman service. Outside CI a missing one
@@ -45,3 +47,15 @@ func TestUnreachable(t *testing.T) {
 		t.Errorf("err = %v, want ErrUnreachable", err)
 	}
 }
+
+// scenarios is 10.215.115.0/24 and up: +1…+3, +11, +12.
+var scenarios = scenariotest.Options{
+	Base: netip.MustParsePrefix("10.215.115.0/24"),
+	Kill: func(ctx context.Context, name string) error {
+		return exec.CommandContext(ctx, "podman", "kill", "--signal", "KILL", name).Run()
+	},
+}
+
+func TestScenarios(t *testing.T) { scenariotest.Run(t, engine(t), scenarios) }
+
+func TestCancel(t *testing.T) { scenariotest.Cancel(t, engine(t), scenarios) }

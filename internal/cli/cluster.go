@@ -1,0 +1,465 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/voidnxlabs/berth/cluster"
+	"github.com/voidnxlabs/berth/config"
+)
+
+func init() { register(newClusterCmd) }
+
+// clusterFlags are the options the cluster commands share.
+type clusterFlags struct {
+	kubeconfig string
+	namespace  string
+	domain     string
+	sizes      []string
+}
+
+func newClusterCmd(g *globals) *cobra.Command {
+	f := &clusterFlags{}
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Run the same kits on k3s (Kubernetes) with Longhorn storage",
+		Long: `cluster renders berth.yaml as Kubernetes objects and applies them with
+server-side apply (field manager "berth"): per service a StatefulSet (when it
+keeps data) or Deployment, a Service, PersistentVolumeClaims on the longhorn
+storage class, Secrets for generated credentials, a NetworkPolicy per kit in
+place of its private network, GPU limits with runtimeClassName nvidia, and an
+Ingress per web service for k3s's Traefik (which takes dev-proxy's place).
+
+The kubeconfig is --kubeconfig, else $KUBECONFIG, else
+/etc/rancher/k3s/k3s.yaml, else ~/.kube/config. Objects go to the namespace
+named after the project unless --namespace says otherwise.`,
+		Example: `  berth cluster render -o manifests/
+  berth cluster diff
+  berth cluster apply && berth cluster status
+  berth cluster prune
+  berth cluster bootstrap --server --token-file /root/k3s-token -o k3s/`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, /etc/rancher/k3s/k3s.yaml, ~/.kube/config)")
+	pf.StringVarP(&f.namespace, "namespace", "n", "", "namespace of every object (default: the project name)")
+	pf.StringVar(&f.domain, "domain", "", "DNS suffix of Ingress hosts: <container>.<domain> (default: localhost)")
+	pf.StringArrayVar(&f.sizes, "volume-size", nil, "size of a data path's claim, OPTION=SIZE (ml.ollama.modelsPath=200Gi); repeatable")
+	cmd.AddCommand(newClusterRenderCmd(g, f), newClusterDiffCmd(g, f), newClusterApplyCmd(g, f),
+		newClusterStatusCmd(g, f), newClusterPruneCmd(g, f), newClusterBootstrapCmd(g, f))
+	return cmd
+}
+
+// render loads the config and renders the selected services. With secrets
+// the generated credentials are read (and made when missing) from the
+// state directory; without, placeholders stand in for them.
+func (g *globals) renderCluster(f *clusterFlags, args []string, secrets bool) (*config.Config, *cluster.Manifest, error) {
+	cfg, err := g.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := cluster.Options{Namespace: f.namespace, Domain: f.domain, VolumeSizes: map[string]string{}}
+	for _, s := range f.sizes {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" || v == "" {
+			return nil, nil, withHint(fmt.Errorf("--volume-size %q: want OPTION=SIZE", s), ExitFailure, "for example --volume-size ml.ollama.modelsPath=200Gi")
+		}
+		opts.VolumeSizes[k] = v
+	}
+	if len(args) > 0 {
+		sel, err := cfg.Select(args)
+		if err != nil {
+			return nil, nil, targetError(err)
+		}
+		opts.Only = map[string]bool{}
+		for _, s := range sel {
+			opts.Only[s.Container] = true
+		}
+	}
+	if secrets {
+		sd, err := g.state(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.Secret = sd.Secret
+	}
+	m, err := cluster.Render(cfg, opts)
+	if err != nil {
+		return nil, nil, withHint(err, ExitFailure, "")
+	}
+	return cfg, m, nil
+}
+
+// connect opens the cluster of the kubeconfig berth finds.
+func (g *globals) connect(f *clusterFlags) (*cluster.Client, error) {
+	kc, err := cluster.Kubeconfig(f.kubeconfig, g.getenv)
+	if err != nil {
+		return nil, withHint(err, ExitFailure, "pass --kubeconfig FILE or set KUBECONFIG; on a k3s server, run as root to read "+cluster.K3sKubeconfig)
+	}
+	c, err := cluster.Connect(kc)
+	if err != nil {
+		return nil, withHint(err, ExitFailure, "check the file: 'kubectl --kubeconfig "+kc+" cluster-info' reads it the same way")
+	}
+	return c, nil
+}
+
+func (g *globals) clusterError(err error) error {
+	var ce *cluster.ConflictError
+	switch {
+	case errors.As(err, &ce):
+		return withHint(err, ExitFailure, "another field manager changed these fields (kubectl scale or edit?); re-run with --force-conflicts to take them back, or drop the change there")
+	case errors.Is(err, cluster.ErrUnreachable):
+		return withHint(err, ExitUnreachable, "is the cluster up? on a k3s server: 'systemctl status k3s'")
+	}
+	return withHint(err, ExitFailure, "")
+}
+
+func (g *globals) notes(m *cluster.Manifest) {
+	for _, n := range m.Notes {
+		fmt.Fprintf(g.stderr, "berth: note: %s\n", n)
+	}
+}
+
+func newClusterRenderCmd(g *globals, f *clusterFlags) *cobra.Command {
+	var dir string
+	var secrets bool
+	cmd := &cobra.Command{
+		Use:   "render [TARGET...]",
+		Short: "Print the Kubernetes objects of the config (or write them to a directory)",
+		Long: `render prints the Kubernetes objects of the enabled services as one YAML
+stream, in apply order; -o DIR writes one file per object instead, numbered
+so that 'kubectl apply -f DIR' keeps the order. The output depends only on
+the config: rendering twice gives the same bytes.
+
+Generated credentials are rendered as placeholders unless --secrets reads
+them from the state directory (Secret files are then written with mode 0600).`,
+		Example: `  berth cluster render
+  berth cluster render ml -o manifests/
+  berth cluster render dev/postgres --namespace db`,
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, m, err := g.renderCluster(f, args, secrets)
+			if err != nil {
+				return err
+			}
+			g.notes(m)
+			if dir != "" {
+				paths, err := m.WriteDir(dir)
+				if err != nil {
+					return withHint(err, ExitFailure, "")
+				}
+				fmt.Fprintf(g.stderr, "berth: wrote %d objects to %s\n", len(paths), dir)
+				return nil
+			}
+			y, err := m.YAML()
+			if err != nil {
+				return withHint(err, ExitFailure, "")
+			}
+			_, err = g.stdout.Write(y)
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&dir, "output", "o", "", "write one file per object into DIR")
+	cmd.Flags().BoolVar(&secrets, "secrets", false, "fill in generated credentials from the state directory")
+	return cmd
+}
+
+func printChanges(g *globals, chs []cluster.Change, verbose bool) (changed int) {
+	for _, c := range chs {
+		if c.Action == cluster.Unchanged {
+			continue
+		}
+		changed++
+		fmt.Fprintf(g.stdout, "%-9s %s\n", c.Action, c.Ref)
+		if verbose {
+			for _, fl := range c.Fields {
+				fmt.Fprintf(g.stdout, "            %s\n", fl)
+			}
+		}
+	}
+	return changed
+}
+
+func newClusterDiffCmd(g *globals, f *clusterFlags) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "diff",
+		Short: "Show what cluster apply and prune would change",
+		Long: `diff asks the API server for a dry run of every apply and compares the result
+with the live objects, so defaults and validation are the server's own. It
+lists objects to create, change (with each changed field) and prune.
+
+Exit code 0 when the cluster matches the config, 2 when changes are pending.`,
+		Example: `  berth cluster diff
+  berth cluster diff --json | jq '.[] | select(.Action != "unchanged")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, m, err := g.renderCluster(f, nil, true)
+			if err != nil {
+				return err
+			}
+			c, err := g.connect(f)
+			if err != nil {
+				return err
+			}
+			chs, err := c.Diff(g.ctx, m, cluster.ApplyOptions{Force: force})
+			if err != nil {
+				return g.clusterError(err)
+			}
+			if g.json {
+				if err := g.printJSON(chs); err != nil {
+					return err
+				}
+			} else if printChanges(g, chs, true) == 0 {
+				fmt.Fprintln(g.stderr, "berth: the cluster matches the config")
+			}
+			for _, ch := range chs {
+				if ch.Action != cluster.Unchanged {
+					return exitCode(ExitChanges)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force-conflicts", false, "diff as an apply that takes over fields of other managers")
+	addJSON(cmd, g)
+	return cmd
+}
+
+func newClusterApplyCmd(g *globals, f *clusterFlags) *cobra.Command {
+	var force, prune, volumes bool
+	cmd := &cobra.Command{
+		Use:   "apply [TARGET...]",
+		Short: "Make the cluster match the config (server-side apply)",
+		Long: `apply renders the config and applies every object with server-side apply as
+field manager "berth", namespace first. A field that another manager owns
+(a replica count set by 'kubectl scale', say) stops the apply with the list
+of conflicting fields; --force-conflicts takes them over.
+
+It prints each object it created or changed; unchanged objects are quiet.
+--prune then removes what berth owns and no longer renders (not with
+TARGETs: a partial render would prune the rest).`,
+		Example: `  berth cluster apply
+  berth cluster apply ml/ollama
+  berth cluster apply --prune
+  berth cluster apply --force-conflicts`,
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if prune && len(args) > 0 {
+				return withHint(errors.New("--prune with TARGETs would remove every other service"), ExitFailure, "apply the targets, then run 'berth cluster prune' on its own")
+			}
+			_, m, err := g.renderCluster(f, args, true)
+			if err != nil {
+				return err
+			}
+			g.notes(m)
+			c, err := g.connect(f)
+			if err != nil {
+				return err
+			}
+			chs, err := c.Apply(g.ctx, m, cluster.ApplyOptions{Force: force})
+			printChanges(g, chs, false)
+			if err != nil {
+				return g.clusterError(err)
+			}
+			if prune {
+				pr, err := c.Prune(g.ctx, m, cluster.PruneOptions{Volumes: volumes})
+				printChanges(g, pr, false)
+				if err != nil {
+					return g.clusterError(err)
+				}
+				chs = append(chs, pr...)
+			}
+			n := 0
+			for _, ch := range chs {
+				if ch.Action != cluster.Unchanged {
+					n++
+				}
+			}
+			fmt.Fprintf(g.stderr, "berth: %d of %d objects changed in namespace %s on %s\n", n, len(m.Objects), m.Namespace, c.Host)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force-conflicts", false, "take over fields that other managers own")
+	cmd.Flags().BoolVar(&prune, "prune", false, "then remove objects berth owns and no longer renders")
+	cmd.Flags().BoolVar(&volumes, "volumes", false, "with --prune, also remove claims (and their data)")
+	return cmd
+}
+
+func newClusterPruneCmd(g *globals, f *clusterFlags) *cobra.Command {
+	var volumes, dryRun bool
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove cluster objects berth owns and no longer renders",
+		Long: `prune lists the objects in the namespace that carry berth's labels for this
+project and removes those the config no longer renders: a disabled service's
+workload, Service, Ingress and Secrets. Claims, and the data on them, stay
+unless --volumes is given. The namespace is never removed.`,
+		Example: `  berth cluster prune --dry-run
+  berth cluster prune
+  berth cluster prune --volumes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, m, err := g.renderCluster(f, nil, false)
+			if err != nil {
+				return err
+			}
+			c, err := g.connect(f)
+			if err != nil {
+				return err
+			}
+			pr, err := c.Prune(g.ctx, m, cluster.PruneOptions{Volumes: volumes, DryRun: dryRun})
+			printChanges(g, pr, false)
+			if err != nil {
+				return g.clusterError(err)
+			}
+			if len(pr) == 0 {
+				fmt.Fprintln(g.stderr, "berth: nothing to prune")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&volumes, "volumes", false, "also remove claims no longer rendered, and their data")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be removed, remove nothing")
+	return cmd
+}
+
+func newClusterStatusCmd(g *globals, f *clusterFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status [TARGET...]",
+		Short: "Show rollout state, claims and failing pods on the cluster",
+		Long: `status shows, for each rendered workload, its ready and wanted replicas;
+for each claim whether it is bound; and for pods that are not ready, why
+(scheduling, image pulls) with their latest warning events.`,
+		Example: `  berth cluster status
+  berth cluster status ml --json`,
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, m, err := g.renderCluster(f, args, false)
+			if err != nil {
+				return err
+			}
+			c, err := g.connect(f)
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(g.ctx, m)
+			if err != nil {
+				return g.clusterError(err)
+			}
+			if g.json {
+				return g.printJSON(st)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "WORKLOAD\tREADY\tUP-TO-DATE")
+			for _, w := range st.Workloads {
+				if !w.Present {
+					fmt.Fprintf(tw, "%s\tmissing\t-\n", w.Ref)
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t%d/%d\t%d\n", w.Ref, w.Ready, w.Replicas, w.Updated)
+			}
+			if len(st.Claims) > 0 {
+				fmt.Fprintln(tw, "\nCLAIM\tPHASE\tVOLUME")
+				for _, cl := range st.Claims {
+					phase := cl.Phase
+					if !cl.Present {
+						phase = "missing"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", cl.Name, phase, cl.Volume)
+				}
+			}
+			tw.Flush()
+			for _, w := range st.Workloads {
+				for _, p := range w.Pods {
+					fmt.Fprintf(g.stdout, "\npod %s: %s", p.Name, p.Phase)
+					if p.Reason != "" {
+						fmt.Fprintf(g.stdout, " (%s)", p.Reason)
+					}
+					fmt.Fprintln(g.stdout)
+					for _, e := range p.Events {
+						fmt.Fprintf(g.stdout, "  %s\n", e)
+					}
+				}
+			}
+			return nil
+		},
+	}
+	addJSON(cmd, g)
+	return cmd
+}
+
+func newClusterBootstrapCmd(g *globals, f *clusterFlags) *cobra.Command {
+	var opts cluster.BootstrapOptions
+	var dir string
+	var apply bool
+	cmd := &cobra.Command{
+		Use:   "bootstrap",
+		Short: "Write k3s server/agent configs and the Longhorn and NVIDIA add-ons",
+		Long: `bootstrap writes what a k3s cluster needs to run berth's kits:
+  server-config.yaml  /etc/rancher/k3s/config.yaml of a server (token file,
+                      node labels, local-storage disabled for Longhorn)
+  agent-config.yaml   the same for an agent joining --server
+  addons.yaml         HelmChart objects (k3s's helm controller) installing
+                      Longhorn as the default storage class and the NVIDIA
+                      device plugin on GPU nodes, and the nvidia RuntimeClass;
+                      drop it into /var/lib/rancher/k3s/server/manifests/
+Without -o, addons.yaml is printed. --apply applies the add-ons to the
+running cluster instead (server-side apply, as cluster apply does).
+
+Longhorn needs open-iscsi and an NFS client on every node.`,
+		Example: `  berth cluster bootstrap -o k3s/ --gpu --replicas 1
+  berth cluster bootstrap -o k3s/ --server https://10.0.0.2:6443 --token-file /etc/rancher/k3s/cluster-token
+  berth cluster bootstrap --apply`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := cluster.RenderBootstrap(opts)
+			if err != nil {
+				return withHint(err, ExitFailure, "")
+			}
+			if apply {
+				c, err := g.connect(f)
+				if err != nil {
+					return err
+				}
+				chs, err := c.Apply(g.ctx, b.Manifest, cluster.ApplyOptions{})
+				printChanges(g, chs, false)
+				if err != nil {
+					return g.clusterError(err)
+				}
+				return nil
+			}
+			if dir != "" {
+				paths, err := b.WriteDir(dir)
+				if err != nil {
+					return withHint(err, ExitFailure, "")
+				}
+				for _, p := range paths {
+					fmt.Fprintln(g.stdout, p)
+				}
+				return nil
+			}
+			y, err := b.Manifest.YAML()
+			if err != nil {
+				return withHint(err, ExitFailure, "")
+			}
+			_, err = g.stdout.Write(y)
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&dir, "output", "o", "", "write server-config.yaml, agent-config.yaml and addons.yaml into DIR")
+	fl.BoolVar(&apply, "apply", false, "apply the add-ons to the running cluster")
+	fl.StringVar(&opts.Server, "server", "", "URL agents join, https://HOST:6443")
+	fl.StringVar(&opts.TokenFile, "token-file", "", "cluster token file on each node (default /etc/rancher/k3s/cluster-token)")
+	fl.BoolVar(&opts.GPU, "gpu", false, "label the node as a GPU node ("+cluster.GPUNodeLabel+"=true)")
+	fl.StringArrayVar(&opts.NodeLabels, "node-label", nil, "extra node label KEY=VALUE; repeatable")
+	fl.IntVar(&opts.Replicas, "replicas", 3, "Longhorn replicas per volume (1 on a single node)")
+	fl.StringVar(&opts.DataPath, "data-path", "/var/lib/longhorn", "where Longhorn keeps volume data on each node")
+	fl.StringVar(&opts.LonghornVersion, "longhorn-version", cluster.LonghornVersion, "Longhorn chart version")
+	fl.StringVar(&opts.DevicePluginVersion, "device-plugin-version", cluster.DevicePluginVersion, "NVIDIA device plugin chart version")
+	return cmd
+}

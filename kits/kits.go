@@ -101,6 +101,10 @@ type Service struct {
 	Publish   bool
 	DependsOn []string // kit/service paths
 	ShmSize   string
+	// Backup is how `berth backup` takes a consistent copy: "" stops the
+	// service while its data paths are copied; "pg_dumpall" dumps the
+	// databases from the running container instead.
+	Backup string
 }
 
 // MainPort is the service's first port.
@@ -280,6 +284,7 @@ var devKit = &Kit{
 			Helpers:     []string{"dev-pg-psql"},
 			Secrets:     []Secret{{Name: "postgres-password", Env: "POSTGRES_PASSWORD"}},
 			ShmSize:     "256m",
+			Backup:      "pg_dumpall",
 		},
 	},
 }

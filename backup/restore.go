@@ -1,0 +1,618 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/health"
+	"github.com/voidnxlabs/berth/runtime"
+)
+
+// RestoreResult is what Restore did.
+type RestoreResult struct {
+	ID       string            `json:"id"`
+	Services []RestoredService `json:"services"`
+}
+
+// RestoredService is one service put back.
+type RestoredService struct {
+	Container string `json:"container"`
+	Method    string `json:"method"`
+	Files     int    `json:"files"`
+	Bytes     int64  `json:"bytes"`
+	// Started says the service was started on the restored data and
+	// found healthy; a service that was not running is left stopped.
+	Started bool `json:"started"`
+	// Models are Ollama models saved as names: pull them again.
+	Models []string `json:"models,omitempty"`
+}
+
+// Restore puts the services of targets back as backup id holds them. The
+// whole backup is verified first; a corrupt one is refused before anything
+// is touched. Each data path is rebuilt in a staging directory beside it,
+// the service is stopped, the staged content swapped in, and the service
+// started again; the previous content is removed only once the service is
+// healthy, and swapped back when it is not.
+func (r *Repo) Restore(ctx context.Context, eng Engine, id string, targets []Target, opts Options) (*RestoreResult, error) {
+	unlock, err := r.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := r.restartStopped(ctx, eng, &opts); err != nil {
+		return nil, err
+	}
+	m, err := r.Manifest(id)
+	if err != nil {
+		return nil, err
+	}
+	type pair struct {
+		t Target
+		s *Service
+	}
+	var todo []pair
+	for _, t := range targets {
+		var s *Service
+		for i := range m.Services {
+			if m.Services[i].Container == t.Container.Spec.Name {
+				s = &m.Services[i]
+			}
+		}
+		if s == nil {
+			return nil, fmt.Errorf("backup %s holds no %s (it holds %s)", id, t.Container.Spec.Name, strings.Join(m.Containers(), ", "))
+		}
+		todo = append(todo, pair{t, s})
+	}
+	if _, err := r.Verify(ctx, id, nil); err != nil {
+		return nil, err
+	}
+	res := &RestoreResult{ID: id, Services: []RestoredService{}}
+	for _, p := range todo {
+		if err := recoverTarget(ctx, eng, p.t, &opts); err != nil {
+			return res, err
+		}
+		rs, err := r.restoreService(ctx, eng, m, p.t, p.s, &opts)
+		if err != nil {
+			return res, fmt.Errorf("restoring %s: %w", p.t.Container.Spec.Name, err)
+		}
+		res.Services = append(res.Services, rs)
+	}
+	return res, nil
+}
+
+// staged is one data path being restored.
+type staged struct {
+	host, dir string
+	j         *journal
+}
+
+func (r *Repo) restoreService(ctx context.Context, eng Engine, m *Manifest, t Target, s *Service, opts *Options) (RestoredService, error) {
+	c := &t.Container
+	name := c.Spec.Name
+	rs := RestoredService{Container: name, Method: s.Method, Models: s.Models}
+	opts.emit(Event{Kind: EventService, Container: name, Msg: "restoring " + s.Method})
+	var work []*staged
+	cleanup := func() {
+		for _, w := range work {
+			os.RemoveAll(w.dir)
+		}
+	}
+	begin := func(host string) (*staged, error) {
+		w := &staged{host: host, dir: restoreDir(host), j: &journal{Backup: m.ID, Container: name}}
+		if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Mkdir(w.dir, 0o700); err != nil {
+			return nil, fmt.Errorf("creating staging directory: %w", err)
+		}
+		work = append(work, w)
+		return w, writeJournal(w.dir, w.j)
+	}
+	switch {
+	case s.Dump != nil:
+		if len(c.DataPaths) != 1 {
+			return rs, fmt.Errorf("a pg_dumpall backup restores into one data path; the service has %d", len(c.DataPaths))
+		}
+		w, err := begin(c.DataPaths[0].Host)
+		if err != nil {
+			cleanup()
+			return rs, err
+		}
+		if err := r.stagePostgres(ctx, eng, c, s.Dump, m.Packs[s.Dump.Pack], filepath.Join(w.dir, "stage"), opts); err != nil {
+			cleanup()
+			return rs, err
+		}
+		rs.Files, rs.Bytes = 1, s.Dump.Size
+	default:
+		for _, p := range s.Paths {
+			if p.ModelNames {
+				continue
+			}
+			host := hostFor(c, p)
+			if p.Missing {
+				opts.emit(Event{Kind: EventWarning, Container: name, Path: host, Msg: "the data path did not exist at backup time; left as it is"})
+				continue
+			}
+			w, err := begin(host)
+			if err != nil {
+				cleanup()
+				return rs, err
+			}
+			n, b, err := r.extract(ctx, p, m.Packs, filepath.Join(w.dir, "stage"), func(done, total int64) {
+				opts.emit(Event{Kind: EventProgress, Container: name, Path: host, Done: done, Total: total})
+			})
+			if err != nil {
+				cleanup()
+				return rs, err
+			}
+			rs.Files += n
+			rs.Bytes += b
+		}
+	}
+	opts.hook("restore-staged")
+
+	running := false
+	if ctr, err := eng.InspectContainer(ctx, name); err == nil {
+		running = ctr.State == runtime.StateRunning || ctr.State == runtime.StateRestarting
+	} else if !errors.Is(err, runtime.ErrNotFound) {
+		cleanup()
+		return rs, err
+	}
+	if running {
+		for _, w := range work {
+			w.j.Stopped = true
+			if err := writeJournal(w.dir, w.j); err != nil {
+				cleanup()
+				return rs, err
+			}
+		}
+		if err := eng.StopContainer(ctx, name, stopTimeout(c)); err != nil {
+			cleanup()
+			return rs, fmt.Errorf("stopping: %w", err)
+		}
+		opts.emit(Event{Kind: EventStop, Container: name})
+	}
+	rollback := func(cause error) error {
+		if running {
+			eng.StopContainer(ctx, name, stopTimeout(c))
+		}
+		var errs []error
+		for _, w := range work {
+			if err := swapBack(w.host, w.dir, w.j); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			// Keep the staging directories: they hold the previous content.
+			return errors.Join(append([]error{cause}, errs...)...)
+		}
+		cleanup()
+		if running {
+			if err := eng.StartContainer(ctx, name); err != nil {
+				return errors.Join(cause, fmt.Errorf("starting with the previous content: %w", err))
+			}
+		}
+		return fmt.Errorf("%w; the previous content is back in place", cause)
+	}
+	for _, w := range work {
+		if err := swapIn(w.host, w.dir, w.j); err != nil {
+			return rs, rollback(err)
+		}
+	}
+	opts.emit(Event{Kind: EventSwap, Container: name})
+	opts.hook("restore-swapped")
+	if running {
+		if err := eng.StartContainer(ctx, name); err != nil {
+			return rs, rollback(fmt.Errorf("starting on the restored data: %w", err))
+		}
+		opts.emit(Event{Kind: EventStart, Container: name})
+		if err := waitHealthy(ctx, eng, c, opts.HealthTimeout); err != nil {
+			return rs, rollback(err)
+		}
+		rs.Started = true
+		opts.emit(Event{Kind: EventHealthy, Container: name})
+	}
+	cleanup()
+	return rs, nil
+}
+
+// hostFor is where a backed-up path goes now: the data path of the same
+// option in the current config, else where it was.
+func hostFor(c *desired.Container, p Path) string {
+	for _, dp := range c.DataPaths {
+		if dp.Option == p.Option {
+			return dp.Host
+		}
+	}
+	return p.Host
+}
+
+// waitHealthy waits for the container to run and pass its health check.
+func waitHealthy(ctx context.Context, eng Engine, c *desired.Container, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		ctr, err := eng.InspectContainer(ctx, c.Spec.Name)
+		if err != nil {
+			return fmt.Errorf("waiting for health: %w", err)
+		}
+		if ctr.State == runtime.StateExited || ctr.State == runtime.StateDead {
+			return fmt.Errorf("the service exited with code %d on the restored data", ctr.ExitCode)
+		}
+		if ctr.State == runtime.StateRunning {
+			if c.Health == nil || !c.Address.IsValid() {
+				return nil
+			}
+			if err := health.Probe(ctx, c.Address, c.Health); err == nil {
+				return nil
+			} else if ctx.Err() != nil {
+				return fmt.Errorf("the service did not become healthy on the restored data: %w", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the service did not become healthy on the restored data: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// extract writes path p's entries into dir, reading each content from its
+// pack and checking its hash, then sets owners, modes and times.
+func (r *Repo) extract(ctx context.Context, p Path, packs map[string]Pack, dir string, progress func(done, total int64)) (files int, bytes int64, err error) {
+	entries := append([]File(nil), p.Files...)
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
+	need := map[string]map[string][]string{} // pack → content → destinations
+	var total int64
+	for _, f := range entries {
+		if f.Path != "." && (path.IsAbs(f.Path) || strings.HasPrefix(path.Clean(f.Path), "..")) {
+			return 0, 0, fmt.Errorf("entry %q leaves the data path: %w", f.Path, ErrCorrupt)
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+		switch f.Type {
+		case TypeDir:
+			if err := os.Mkdir(dst, 0o700); err != nil {
+				return 0, 0, err
+			}
+		case TypeSymlink:
+			if err := os.Symlink(f.Link, dst); err != nil {
+				return 0, 0, err
+			}
+		case TypeFile:
+			if need[f.Pack] == nil {
+				need[f.Pack] = map[string][]string{}
+			}
+			need[f.Pack][f.SHA256] = append(need[f.Pack][f.SHA256], dst)
+			total += f.Size
+			files++
+		}
+	}
+	var pids []string
+	for pid := range need {
+		pids = append(pids, pid)
+	}
+	sort.Strings(pids)
+	for _, pid := range pids {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		err := readPack(r.packPath(pid), packs[pid], func(name string, size int64, rd io.Reader) error {
+			dsts, ok := need[pid][name]
+			if !ok {
+				return nil
+			}
+			delete(need[pid], name)
+			if err := writeContent(dsts[0], rd, name); err != nil {
+				return err
+			}
+			for _, d := range dsts[1:] {
+				if err := copyContent(dsts[0], d); err != nil {
+					return err
+				}
+			}
+			bytes += size * int64(len(dsts))
+			progress(bytes, total)
+			return nil
+		})
+		if err != nil {
+			return 0, 0, fmt.Errorf("reading pack %s: %w", pid, err)
+		}
+		for sum := range need[pid] {
+			return 0, 0, fmt.Errorf("pack %s lacks content %s: %w", pid, short(sum), ErrCorrupt)
+		}
+	}
+	// Metadata last, deepest first, so that a directory's mode and time
+	// are set after its content is written.
+	root := os.Geteuid() == 0
+	for i := len(entries) - 1; i >= 0; i-- {
+		f := entries[i]
+		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.Lchown(dst, f.UID, f.GID); err != nil && (root || !errors.Is(err, fs.ErrPermission)) {
+			return 0, 0, err
+		}
+		if f.Type == TypeSymlink {
+			continue
+		}
+		if err := syscall.Chmod(dst, f.Mode); err != nil {
+			return 0, 0, fmt.Errorf("chmod %s: %w", dst, err)
+		}
+		if err := os.Chtimes(dst, f.MTime, f.MTime); err != nil {
+			return 0, 0, err
+		}
+	}
+	return files, bytes, syncTree(dir)
+}
+
+func writeContent(dst string, rd io.Reader, sum string) error {
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(f, h), rd); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		return fmt.Errorf("content %s reads back as %s: %w", short(sum), short(got), ErrCorrupt)
+	}
+	return nil
+}
+
+func copyContent(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// syncTree flushes the staged files, so that the swap never exposes
+// content still in the page cache only.
+func syncTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return f.Sync()
+	})
+}
+
+// stagePostgres builds a fresh cluster in stage from a pg_dumpall output:
+// a throwaway container of the service's image initialises it and loads
+// the dump, then stops cleanly.
+func (r *Repo) stagePostgres(ctx context.Context, eng Engine, c *desired.Container, dump *File, pack Pack, stage string, opts *Options) error {
+	dp := c.DataPaths[0]
+	if err := os.Mkdir(stage, 0o700); err != nil {
+		return err
+	}
+	if dp.UID >= 0 {
+		if err := os.Chown(stage, dp.UID, dp.GID); err != nil {
+			return err
+		}
+	}
+	tmp, err := os.CreateTemp(r.path("tmp"), "restore-*.sql")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	tmp.Close()
+	found := false
+	err = readPack(r.packPath(dump.Pack), pack, func(name string, _ int64, rd io.Reader) error {
+		if name != dump.SHA256 || found {
+			return nil
+		}
+		found = true
+		os.Remove(tmp.Name())
+		return writeContent(tmp.Name(), rd, name)
+	})
+	if err != nil {
+		return fmt.Errorf("reading the dump: %w", err)
+	}
+	if !found {
+		return fmt.Errorf("pack %s lacks the dump: %w", dump.Pack, ErrCorrupt)
+	}
+
+	var pw [16]byte
+	rand.Read(pw[:])
+	password := hex.EncodeToString(pw[:])
+	spec := c.Spec
+	spec.Name = restoreContainer(c.Spec.Name)
+	spec.Networks, spec.Ports, spec.Healthcheck = nil, nil, nil
+	spec.Restart = "no"
+	spec.Labels = map[string]string{"io.berth.restore-of": c.Spec.Name}
+	spec.Mounts = nil
+	for _, mt := range c.Spec.Mounts {
+		if filepath.Clean(mt.Source) == filepath.Clean(dp.Host) {
+			mt.Source = stage
+		}
+		spec.Mounts = append(spec.Mounts, mt)
+	}
+	// Any password initialises the cluster; the dump then sets the roles'
+	// own password hashes.
+	var env []string
+	for _, kv := range c.Spec.Env {
+		if !strings.HasPrefix(kv, "POSTGRES_PASSWORD=") {
+			env = append(env, kv)
+		}
+	}
+	spec.Env = append(env, "POSTGRES_PASSWORD="+password)
+	sort.Strings(spec.Env)
+	if err := eng.RemoveContainer(ctx, spec.Name); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return err
+	}
+	if _, err := eng.CreateContainer(ctx, spec); err != nil {
+		return fmt.Errorf("creating a container to load the dump: %w", err)
+	}
+	defer eng.RemoveContainer(context.WithoutCancel(ctx), spec.Name)
+	if err := eng.StartContainer(ctx, spec.Name); err != nil {
+		return fmt.Errorf("starting a container to load the dump: %w", err)
+	}
+	user := envOf(c.Spec.Env, "POSTGRES_USER", "postgres")
+	psql := func(stdin io.Reader, stderr io.Writer, args ...string) (int, error) {
+		return eng.Exec(ctx, spec.Name, runtime.ExecOptions{
+			Cmd: append([]string{"psql", "-X", "-U", user, "-d", "postgres", "-w"}, args...), User: "postgres",
+			Env: []string{"PGPASSWORD=" + password}, Stdin: stdin, Stdout: io.Discard, Stderr: stderr,
+		})
+	}
+	// Ready when the server answers on TCP: images that initialise with a
+	// temporary server listen only on the socket until the real one runs.
+	deadline := time.Now().Add(max(opts.HealthTimeout, 2*time.Minute))
+	for {
+		var errb bytes.Buffer
+		code, err := psql(nil, &errb, "-h", "127.0.0.1", "-tAc", "select 1")
+		if err == nil && code == 0 {
+			break
+		}
+		ctr, ierr := eng.InspectContainer(ctx, spec.Name)
+		if ierr == nil && ctr.State == runtime.StateExited {
+			return fmt.Errorf("the container loading the dump exited with %d", ctr.ExitCode)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the container loading the dump never answered: %s", lastLines(errb.String(), 3))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	in, err := os.Open(tmp.Name())
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	var errb bytes.Buffer
+	code, err := psql(in, &errb, "-q", "-f", "-")
+	if err != nil {
+		return fmt.Errorf("loading the dump: %w", err)
+	}
+	if code != 0 {
+		return fmt.Errorf("loading the dump: psql exited with %d: %s", code, lastLines(errb.String(), 5))
+	}
+	// A fresh cluster already has the bootstrap role and maybe the
+	// default database; any other error is a failed restore.
+	var bad []string
+	for _, line := range strings.Split(errb.String(), "\n") {
+		if strings.Contains(line, "ERROR:") && !strings.Contains(line, "already exists") {
+			bad = append(bad, strings.TrimSpace(line))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("loading the dump: %s", lastLines(strings.Join(bad, "\n"), 3))
+	}
+	// A clean shutdown leaves a cluster that starts without recovery.
+	if err := eng.StopContainer(ctx, spec.Name, 60*time.Second); err != nil {
+		return fmt.Errorf("stopping the container that loaded the dump: %w", err)
+	}
+	return nil
+}
+
+func restoreContainer(name string) string { return name + "-berth-restore" }
+
+// Recover undoes what a killed backup or restore of targets left: services
+// stopped for a copy are started, a swapped-in restore that was never
+// confirmed healthy is swapped back, and staging directories are removed.
+// Backup and Restore run it first; the CLI runs it on its own with
+// `berth restore --recover`.
+func (r *Repo) Recover(ctx context.Context, eng Engine, targets []Target, opts Options) error {
+	unlock, err := r.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := r.restartStopped(ctx, eng, &opts); err != nil {
+		return err
+	}
+	for _, t := range targets {
+		if err := recoverTarget(ctx, eng, t, &opts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func recoverTarget(ctx context.Context, eng Engine, t Target, opts *Options) error {
+	c := &t.Container
+	name := c.Spec.Name
+	if err := eng.RemoveContainer(ctx, restoreContainer(name)); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return fmt.Errorf("removing %s: %w", restoreContainer(name), err)
+	}
+	start := false
+	for _, dp := range c.DataPaths {
+		dir := restoreDir(dp.Host)
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		j, err := readJournal(dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("recovering %s: %w", dp.Host, err)
+		}
+		if j != nil {
+			if j.Swapping {
+				cur, err := inode(dp.Host)
+				if err != nil {
+					return err
+				}
+				if cur != j.OrigIno || j.OrigMissing && cur != 0 {
+					// The service may run on the restored content.
+					if err := eng.StopContainer(ctx, name, stopTimeout(c)); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+						return fmt.Errorf("recovering %s: stopping %s: %w", dp.Host, name, err)
+					}
+				}
+				if err := swapBack(dp.Host, dir, j); err != nil {
+					return fmt.Errorf("recovering %s: %w (the previous content is kept in %s)", dp.Host, err, dir)
+				}
+			}
+			start = start || j.Stopped
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("recovering %s: %w", dp.Host, err)
+		}
+		opts.emit(Event{Kind: EventRecover, Container: name, Path: dp.Host, Msg: "an interrupted restore was undone"})
+	}
+	if start {
+		if err := eng.StartContainer(ctx, name); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("recovering: starting %s: %w", name, err)
+		}
+	}
+	return nil
+}

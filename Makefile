@@ -2,7 +2,7 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: build demo test test-unit fuzz setup-ci vet
+.PHONY: build demo test test-unit test-restart fuzz setup-ci vet
 
 build:
 	$(GO) build -o bin/berth ./cmd/berth
@@ -16,6 +16,12 @@ test: setup-ci
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
+	$(MAKE) test-restart
+
+# Restarts dockerd under a running project; alone, because it would break
+# engine tests running at the same time.
+test-restart:
+	BERTH_TEST_DOCKERD_RESTART=1 $(GO) test -count=1 -run '^TestDockerdRestart$$' ./internal/cli
 
 setup-ci:
 	bash scripts/ci-setup.sh

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,8 +28,47 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the CLI transcripts in testdata/script. BERTH_UPDATE=1
 // rewrites their expected output in place.
-func TestScripts(t *testing.T) {
-	p := params("testdata/script")
+func TestScripts(t *testing.T) { testscript.Run(t, withFixture(t, params("testdata/script"))) }
+
+// TestDockerdRestart restarts the Docker daemon under a running project and
+// checks that the next up converges. Restarting the daemon breaks tests
+// that run at the same time, so it runs only when BERTH_TEST_DOCKERD_RESTART
+// is 1: 'make test' runs it in a step of its own after the others.
+func TestDockerdRestart(t *testing.T) {
+	if os.Getenv("BERTH_TEST_DOCKERD_RESTART") != "1" {
+		t.Skip("restarts dockerd; run with BERTH_TEST_DOCKERD_RESTART=1 (make test does)")
+	}
+	if !dockerReachable() {
+		t.Fatal("no Docker engine reachable")
+	}
+	setup, err := filepath.Abs("../../scripts/ci-setup.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := withFixture(t, params("testdata/restart"))
+	// restart-dockerd stops the daemon, waits until it is gone and starts
+	// it again the way the test set-up does.
+	p.Cmds["restart-dockerd"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		if err := exec.Command("pkill", "-x", "dockerd").Run(); err != nil {
+			ts.Fatalf("stopping dockerd: %v", err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for exec.Command("pgrep", "-x", "dockerd").Run() == nil {
+			if time.Now().After(deadline) {
+				ts.Fatalf("dockerd did not stop")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		out, err := exec.Command("bash", setup).CombinedOutput()
+		if err != nil {
+			ts.Fatalf("starting dockerd: %v\n%s", err, out)
+		}
+	}
+	testscript.Run(t, p)
+}
+
+// withFixture loads the fixture images for engine scripts.
+func withFixture(t *testing.T, p testscript.Params) testscript.Params {
 	// Engine scripts run the fixture image (a static HTTP server): nothing
 	// can be pulled here, so it is loaded into the engine under a fixed tag.
 	if dockerReachable() {
@@ -45,7 +86,7 @@ func TestScripts(t *testing.T) {
 		env.Setenv("FIXTURE2", fixtureRef2)
 		return setup(env)
 	}
-	testscript.Run(t, p)
+	return p
 }
 
 // The tags the fixture images are loaded under for the scripts.
@@ -86,6 +127,22 @@ func params(dir string) testscript.Params {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// await-container NAME [STATE] polls the engine until container
+			// NAME exists (and is in STATE), for 60 seconds at most.
+			"await-container": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 1 || len(args) > 2 {
+					ts.Fatalf("usage: await-container NAME [STATE]")
+				}
+				deadline := time.Now().Add(60 * time.Second)
+				for time.Now().Before(deadline) {
+					out, err := exec.Command("docker", "inspect", "-f", "{{.State.Status}}", args[0]).Output()
+					if err == nil && (len(args) == 1 || strings.TrimSpace(string(out)) == args[1]) {
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				ts.Fatalf("container %s did not appear", args[0])
+			},
 			// code N CMD ARGS... runs CMD and checks that it exits with N.
 			"code": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) < 2 {

@@ -157,6 +157,7 @@ var mlKit = &Kit{
 			GPU:         GPUOptional,
 			AliasPrefix: "ml-ollama",
 			Helpers:     []string{"ollama-list"},
+			Backup:      "ollama",
 		},
 		{
 			Name: "jupyter", Kit: "ml", Container: "ml-jupyter", Slot: 12,

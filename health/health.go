@@ -22,7 +22,7 @@ const DefaultTimeout = 2 * time.Second
 const DefaultInterval = 500 * time.Millisecond
 
 // Probe checks h once against addr: an HTTP GET that answers 2xx or 3xx,
-// or a TCP connect.
+// a TCP connect, or a PostgreSQL startup handshake.
 func Probe(ctx context.Context, addr netip.Addr, h *desired.Health) error {
 	if h == nil {
 		return nil
@@ -42,6 +42,8 @@ func Probe(ctx context.Context, addr netip.Addr, h *desired.Health) error {
 			return fmt.Errorf("probing tcp %s: %w", hostPort, err)
 		}
 		return c.Close()
+	case "postgres":
+		return probePostgres(ctx, hostPort)
 	case "http", "":
 		path := h.Path
 		if path == "" {

@@ -21,6 +21,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -172,7 +173,7 @@ func run(ctx context.Context) error {
 	fmt.Fprintf(os.Stderr, "bench: docker API %s, image %s, reps %d, workdir %s\n", ping.APIVersion, image, *flagReps, dir)
 	// A warm-up of each tool, not counted: page cache, daemon caches.
 	for _, v := range variants {
-		if err := b.measure(ctx, v, b.workload(v, min(5, ns[0]))); err != nil {
+		if err := b.retry(ctx, "warm-up", func() error { return b.measure(ctx, v, b.workload(v, min(5, ns[0]))) }); err != nil {
 			return fmt.Errorf("warm-up of %s: %w", v.title, err)
 		}
 	}
@@ -184,7 +185,7 @@ func run(ctx context.Context) error {
 				w := b.workload(v, n)
 				b.profile[n] = *flagProfile != "" && rep == 0 && v.key == "lib"
 				start := time.Now()
-				if err := b.measure(ctx, v, w); err != nil {
+				if err := b.retry(ctx, fmt.Sprintf("%s, N=%d", v.title, n), func() error { return b.measure(ctx, v, w) }); err != nil {
 					return err
 				}
 				fmt.Fprintf(os.Stderr, "bench: N=%d rep %d %-12s %.2fs\n", n, rep+1, v.title, time.Since(start).Seconds())
@@ -194,7 +195,7 @@ func run(ctx context.Context) error {
 	}
 	b.counted = false
 	for _, v := range noops {
-		if err := b.measureNoop(ctx, v, b.workload(v, *flagNoopN)); err != nil {
+		if err := b.retry(ctx, "no-op "+v.title, func() error { return b.measureNoop(ctx, v, b.workload(v, *flagNoopN)) }); err != nil {
 			return err
 		}
 	}
@@ -228,12 +229,47 @@ func (b *bench) workload(v variant, n int) Workload {
 }
 
 func (b *bench) sweep(ctx context.Context) error {
+	if err := b.waitEngine(ctx); err != nil {
+		return err
+	}
+	var errs []error
 	for _, w := range b.all {
-		if err := cleanup(ctx, b.c, w); err != nil {
+		errs = append(errs, cleanup(ctx, b.c, w))
+	}
+	return errors.Join(errs...)
+}
+
+// waitEngine waits for the engine to answer: on a shared machine another
+// test may restart the daemon in the middle of a run.
+func (b *bench) waitEngine(ctx context.Context) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		_, err := b.c.Ping(ctx, client.PingOptions{})
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			return err
 		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	return nil
+}
+
+// retry runs f up to three times, discarding a failed attempt (a daemon
+// restarted by someone else, say) after the engine answers again.
+func (b *bench) retry(ctx context.Context, what string, f func() error) error {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if err = f(); err == nil || ctx.Err() != nil {
+			return err
+		}
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		fmt.Fprintf(os.Stderr, "bench: %s: attempt %d failed, discarded: %s\n", what, attempt, first)
+		if werr := b.waitEngine(ctx); werr != nil {
+			return errors.Join(err, werr)
+		}
+	}
+	return err
 }
 
 // measure times one first up of w with v, checks it and removes it.
@@ -264,6 +300,7 @@ func (b *bench) measureNoop(ctx context.Context, v variant, w Workload) error {
 	}
 	b.noopRun = true
 	defer func() { b.noopRun = false }()
+	b.noop[v.key] = nil // a retried attempt starts over
 	for range *flagNoopReps {
 		d, err := v.up(ctx, w)
 		if err != nil {

@@ -87,7 +87,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	// Flag and argument errors from cobra itself.
 	fmt.Fprintf(stderr, "berth: error: %v\n", err)
-	if strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "flag") {
+	if isUsageError(err) {
 		fmt.Fprintf(stderr, "berth: hint: run 'berth --help' for usage\n")
 	}
 	return ExitFailure
@@ -134,4 +134,15 @@ Exit codes: 0 ok, 1 failure, 2 changes pending (plan) or config invalid
 // addJSON adds the --json flag to a read command.
 func addJSON(cmd *cobra.Command, g *globals) {
 	cmd.Flags().BoolVar(&g.json, "json", false, "print the result as JSON")
+}
+
+// isUsageError reports an error cobra makes for a wrong command line.
+func isUsageError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "required flag"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }

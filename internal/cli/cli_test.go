@@ -108,6 +108,10 @@ func params(dir string) testscript.Params {
 			env.Setenv("BERTH_CONFIG", "")
 			env.Setenv("XDG_STATE_HOME", env.WorkDir+"/.state")
 			env.Setenv("CI", os.Getenv("CI"))
+			// Scripts that build Go programs share the host's build cache.
+			if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
+				env.Setenv("GOCACHE_HOST", strings.TrimSpace(string(out)))
+			}
 			if h := os.Getenv("DOCKER_HOST"); h != "" {
 				env.Setenv("DOCKER_HOST", h)
 			}

@@ -36,6 +36,7 @@ type runOptions struct {
 	wait    bool
 	timeout time.Duration
 	noWait  bool // fail instead of waiting for the apply lock
+	noBuild bool // never build missing images from their recipes
 	command string
 	// record makes a successful run a new generation; rollbackOf names the
 	// generation a rollback restores.
@@ -92,6 +93,17 @@ func (g *globals) converge(p *project, o runOptions) error {
 	obs, err := plan.Observe(g.ctx, e, *p.st)
 	if err != nil {
 		return g.engineError(err)
+	}
+	if o.action == plan.ActionUp && !o.noBuild {
+		loaded, err := g.buildMissing(e, p.st, p.targets, obs)
+		if err != nil {
+			return err
+		}
+		if loaded {
+			if obs, err = plan.Observe(g.ctx, e, *p.st); err != nil {
+				return g.engineError(err)
+			}
+		}
 	}
 	pl := plan.Compute(*p.st, obs, plan.Options{Action: o.action, Targets: p.targets, Wait: o.wait, Generation: next})
 	began := time.Now()
@@ -211,6 +223,9 @@ the engine matches berth.yaml, then records the result as a new
 generation. Running it again changes nothing; after an interruption or a
 failure it picks up where it stopped.
 
+Images berth has a recipe for (ghcr.io/voidnxlabs/NAME:latest) are built
+and loaded when the engine lacks them; others are pulled.
+
 Only a change of the config hash recreates a container. Data paths are
 created when missing and never deleted. Another berth changing the same
 project makes up wait (or fail with --no-wait).
@@ -233,6 +248,7 @@ containers no longer in the config.`,
 	}
 	cmd.Flags().BoolVar(&o.wait, "wait", false, "wait until every started container passes its health check")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long --wait waits for each container")
+	cmd.Flags().BoolVar(&o.noBuild, "no-build", false, "do not build missing images from berth's recipes (they are pulled instead)")
 	addRunFlags(cmd, &o)
 	return cmd
 }

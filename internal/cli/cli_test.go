@@ -127,6 +127,14 @@ func params(dir string) testscript.Params {
 				return ok, nil
 			case "root":
 				return os.Geteuid() == 0, nil
+			case "gpu":
+				// A GPU the host's driver knows: NVIDIA's proc file or AMD's kfd.
+				for _, p := range []string{"/proc/driver/nvidia/version", "/dev/kfd"} {
+					if _, err := os.Stat(p); err == nil {
+						return true, nil
+					}
+				}
+				return false, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},

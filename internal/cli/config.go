@@ -11,7 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/voidnxlabs/berth/config"
+	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/kits"
+	"github.com/voidnxlabs/berth/runtime"
 )
 
 // load reads and validates the config. Config problems are printed here,
@@ -124,21 +127,31 @@ It refuses to overwrite an existing file unless --force is given.`,
 }
 
 func newValidateCmd(g *globals) *cobra.Command {
+	var offline bool
 	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check berth.yaml and report every problem at once",
 		Long: `validate loads berth.yaml and checks it without touching any engine:
 unknown options, wrong types, addresses, subnets, published ports,
 references and dependency cycles. Every problem is printed with its
-option path, file:line:col and a hint.
+option path, file:line:col and a hint. It also checks what only this host
+can tell: a service that needs a GPU on a host without one is an error
+unless its request is optional; --offline leaves host checks out, to
+validate a file meant for another machine.
 
 Exit codes: 0 valid, 2 invalid.`,
 		Example: `  berth validate
   berth validate -f examples/demo.yaml
-  berth validate --json`,
+  berth validate --json
+  berth validate --offline     # no host checks`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(config.LoadOptions{File: g.configFile, Getenv: g.getenv})
+			if err == nil && !offline {
+				if probs := hostProblems(g, cfg); len(probs) > 0 {
+					err = probs
+				}
+			}
 			if g.json {
 				type problem struct {
 					File   string `json:"file"`
@@ -179,8 +192,57 @@ Exit codes: 0 valid, 2 invalid.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&offline, "offline", false, "check the file only, not this host (GPUs)")
 	addJSON(cmd, g)
 	return cmd
+}
+
+// hostProblems reports what this host cannot give the config: GPUs for
+// services whose request is not optional.
+func hostProblems(g *globals, cfg *config.Config) config.Errors {
+	st, err := desired.Compile(cfg, desired.Options{})
+	if err != nil {
+		return nil // compile problems are reported by the commands that compile
+	}
+	var need []*desired.Container
+	for i := range st.Containers {
+		if c := &st.Containers[i]; c.GPU != nil && !c.GPU.Optional {
+			need = append(need, c)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	inv, err := gpu.Detect(g.ctx, gpu.LocalHost())
+	if err != nil {
+		return nil
+	}
+	svc := map[string]*config.Service{}
+	kitPos := map[string]config.Pos{}
+	for _, k := range cfg.Kits {
+		kitPos[k.Name] = k.Pos
+		for _, s := range k.Services {
+			svc[s.Container] = s
+		}
+	}
+	var out config.Errors
+	for _, c := range need {
+		_, err := gpu.Resolve(*c.GPU, inv, runtime.Info{})
+		if !errors.Is(err, gpu.ErrNoGPU) {
+			continue
+		}
+		pos := kitPos[c.Kit]
+		if s := svc[c.Spec.Name]; s != nil && s.Pos.Line > 0 {
+			pos = s.Pos
+		}
+		if pos.File == "" {
+			pos.File = cfg.File
+		}
+		out = append(out, &config.Error{Pos: pos, Path: c.Kit + "." + c.Service + ".gpu",
+			Msg:  fmt.Sprintf("%s needs a GPU and this host has none that matches (%v)", c.Spec.Name, err),
+			Hint: fmt.Sprintf("set %s.%s.gpu.optional: true to run it without, disable it with %s.%s.enable: false, or use --offline for another host", c.Kit, c.Service, c.Kit, c.Service)})
+	}
+	return out
 }
 
 func countEnabledKits(cfg *config.Config) int {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/doctor"
 	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/runtime"
@@ -38,6 +40,11 @@ bound to their driver, their device nodes exist, the NVIDIA user-space
 libraries match the kernel module, the CDI spec names every GPU and only
 files that exist, and the engine can inject GPUs.
 
+With a berth.yaml (./berth.yaml, -f or $BERTH_CONFIG) the subnets, published
+ports, data paths and GPU needs come from it; ports that the project's own
+running containers publish count as in use by berth, not as conflicts.
+--subnet, --port and --path check other values instead.
+
 It exits 1 when any check fails.`,
 		Example: `  berth doctor
   berth doctor --subnet ml=192.168.200.0/24 --port ml-ollama=127.0.0.1:11434
@@ -62,6 +69,11 @@ It exits 1 when any check fails.`,
 					}
 					eng = e
 					return e.Info(ctx)
+				}
+			}
+			if len(f.subnets)+len(f.ports)+len(f.paths) == 0 {
+				if err := g.doctorFromConfig(&opts, f.noEngine); err != nil {
+					return err
 				}
 			}
 			rep := doctor.Run(g.ctx, opts)
@@ -119,4 +131,69 @@ func (f doctorFlags) options(g *globals) (doctor.Options, error) {
 		opts.Paths = append(opts.Paths, doctor.Path{Name: name, Path: p})
 	}
 	return opts, nil
+}
+
+// doctorFromConfig fills the doctor's subnets, ports, paths and GPU need
+// from berth.yaml when there is one.
+func (g *globals) doctorFromConfig(opts *doctor.Options, noEngine bool) error {
+	if _, err := os.Stat(g.configFilePath()); err != nil {
+		return nil // no config: check the host alone
+	}
+	cfg, err := g.load()
+	if err != nil {
+		return err
+	}
+	st, err := desired.Compile(cfg, desired.Options{Previous: g.previousAddresses(cfg)})
+	if err != nil {
+		return err
+	}
+	// What the project already runs is berth's own: its bridges and the
+	// ports its containers publish are not conflicts.
+	bridges := map[string]string{}
+	ours := map[string]bool{}
+	if !noEngine {
+		if e, err := g.engine(cfg); err == nil {
+			defer e.Close()
+			owned := map[string]string{runtime.LabelProject: cfg.Project}
+			if ns, err := e.ListNetworks(g.ctx, owned); err == nil {
+				for _, n := range ns {
+					if len(n.ID) >= 12 {
+						bridges[n.Name] = "br-" + n.ID[:12]
+					}
+				}
+			}
+			if cs, err := e.ListContainers(g.ctx, owned); err == nil {
+				for _, c := range cs {
+					if c.State != runtime.StateRunning {
+						continue
+					}
+					for _, p := range c.Ports {
+						ours[netip.AddrPortFrom(p.HostIP, p.HostPort).String()+"/"+p.Protocol] = true
+					}
+				}
+			}
+		}
+	}
+	for _, n := range st.Networks {
+		opts.Subnets = append(opts.Subnets, doctor.Subnet{Kit: n.Kit, Prefix: n.Spec.Subnet, Bridge: bridges[n.Spec.Name]})
+	}
+	for _, c := range st.Containers {
+		for _, p := range c.Spec.Ports {
+			proto := p.Protocol
+			if proto == "" {
+				proto = "tcp"
+			}
+			if ours[netip.AddrPortFrom(p.HostIP, p.HostPort).String()+"/"+proto] {
+				continue
+			}
+			opts.Ports = append(opts.Ports, doctor.Port{Name: c.Spec.Name, Addr: p.HostIP, Port: p.HostPort, Proto: proto})
+		}
+		for _, d := range c.DataPaths {
+			opts.Paths = append(opts.Paths, doctor.Path{Name: d.Option, Path: d.Host})
+		}
+		if c.GPU != nil && !c.GPU.Optional {
+			opts.WantGPU = true
+		}
+	}
+	return nil
 }

@@ -1,0 +1,594 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/voidnxlabs/berth/backup"
+	"github.com/voidnxlabs/berth/state"
+)
+
+func init() {
+	register(newBackupCmd)
+	register(newRestoreCmd)
+}
+
+// backupRepo opens the repository: dir when given, else the state
+// directory's backups.
+func (g *globals) backupRepo(dir string) (*backup.Repo, error) {
+	if dir == "" {
+		root := g.stateDir
+		if root == "" {
+			root = state.Default(g.getenv)
+		}
+		dir = filepath.Join(root, "backups")
+	}
+	r, err := backup.Open(dir)
+	if err != nil {
+		return nil, withHint(err, ExitFailure, "pass a writable directory with --to DIR")
+	}
+	return r, nil
+}
+
+// backupID resolves "latest" to the newest backup's ID.
+func backupID(r *backup.Repo, id string) (string, error) {
+	if id != "latest" {
+		return id, nil
+	}
+	ids, err := r.IDs()
+	if err != nil {
+		return "", err
+	}
+	if len(ids) == 0 {
+		return "", withHint(fmt.Errorf("%s holds no backups", r.Dir), ExitFailure, "take one with 'berth backup'")
+	}
+	return ids[len(ids)-1], nil
+}
+
+// backupError adds hints to the backup library's errors.
+func (g *globals) backupError(r *backup.Repo, err error) error {
+	var ce *backup.CorruptError
+	switch {
+	case errors.As(err, &ce):
+		for _, p := range ce.Problems {
+			fmt.Fprintf(g.stderr, "berth: problem: %s\n", p)
+		}
+		return withHint(fmt.Errorf("backup %s is corrupt: %s", ce.ID, backupPlural(len(ce.Problems), "problem")), ExitFailure,
+			"nothing was restored or changed; pick another backup from 'berth backup list'")
+	case errors.Is(err, backup.ErrCorrupt):
+		return withHint(err, ExitFailure, "nothing was restored or changed; pick another backup from 'berth backup list'")
+	case errors.Is(err, backup.ErrNotFound):
+		return withHint(err, ExitFailure, fmt.Sprintf("'berth backup list' shows the backups in %s; --to DIR picks another repository", r.Dir))
+	case err != nil && strings.Contains(err.Error(), "another berth is using it"):
+		return withHint(err, ExitFailure, "wait for the other backup or restore to finish")
+	}
+	return g.engineError(err)
+}
+
+// backupVersion is berth's version as the build recorded it.
+func backupVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// pauseHook stops berth at a named point of a backup or restore when
+// BERTH_TEST_PAUSE_AT names it, after touching BERTH_TEST_PAUSE_FILE: the
+// CLI scripts kill berth there to check that nothing is left half done.
+func (g *globals) pauseHook() func(string) {
+	at := g.getenv("BERTH_TEST_PAUSE_AT")
+	if at == "" {
+		return nil
+	}
+	return func(point string) {
+		if point != at {
+			return
+		}
+		if f := g.getenv("BERTH_TEST_PAUSE_FILE"); f != "" {
+			os.WriteFile(f, []byte(point), 0o644)
+		}
+		<-g.ctx.Done()
+	}
+}
+
+func newBackupCmd(g *globals) *cobra.Command {
+	var (
+		to         string
+		ret        backup.Retention
+		modelNames bool
+	)
+	cmd := &cobra.Command{
+		Use:   "backup [TARGET...]",
+		Short: "Back up services' data paths and databases",
+		Long: `backup takes a consistent copy of each selected service (all of them when no
+TARGET is given) into a backup repository: PostgreSQL with pg_dumpall from
+its running container, without downtime; other services' data paths with
+the service stopped for the copy and started again. Ollama's models can be
+saved as a list of names to pull again (--models-as-names).
+
+A repository (default: the state directory's backups, or --to DIR) keeps
+one manifest per backup, with the size, owner, mode, time and sha256 of
+every file, berth's version and the config generation, and packs of
+zstd-compressed content. A content already in the repository is not stored
+again, so backing up unchanged files costs little more than a manifest.
+
+The new backup's ID is printed on stdout. --keep-last and --keep-daily
+prune older backups afterwards.`,
+		Example: `  berth backup                          # every service
+  berth backup dev/postgres ml-jupyter
+  berth backup --to /mnt/usb/berth --keep-last 7 --keep-daily 30
+  berth backup list
+  berth backup verify latest
+  berth restore latest dev-postgres`,
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.loadProject(args)
+			if err != nil {
+				return err
+			}
+			st := p.st
+			if p.targets != nil {
+				names := map[string]bool{}
+				for _, n := range p.targets {
+					names[n] = true
+				}
+				st = st.Only(names)
+			}
+			targets := backup.Targets(st, modelNames)
+			if len(targets) == 0 {
+				return withHint(errors.New("nothing to back up: the selected services have no data paths"), ExitFailure,
+					"services keep data in their data paths (dataPath, modelsPath, ...) and mounts; see 'berth options'")
+			}
+			r, err := g.backupRepo(to)
+			if err != nil {
+				return err
+			}
+			lock, err := p.sd.Lock(g.ctx, state.LockOptions{Wait: true, Command: "backup", Waiting: func(h state.Holder) {
+				fmt.Fprintf(g.stderr, "berth: waiting for %s to finish (Ctrl-C to give up)\n", h)
+			}})
+			if err != nil {
+				return err
+			}
+			defer lock.Unlock()
+			e, err := g.engine(p.cfg)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			gen := 0
+			if latest, err := p.sd.Latest(); err == nil {
+				gen = latest.Number
+			}
+			pr := newBackupProgress(g.stderr, isTerminal(g.stderr))
+			res, err := r.Backup(g.ctx, e, targets, backup.Options{
+				Project: p.cfg.Project, BerthVersion: backupVersion(), Generation: gen,
+				Events: pr.event, Retention: ret, Hook: g.pauseHook(),
+			})
+			pr.close()
+			if err != nil {
+				return g.backupError(r, err)
+			}
+			m := res.Manifest
+			files, bytes := m.Totals()
+			if g.json {
+				return g.printJSON(backupJSON(m, res))
+			}
+			fmt.Fprintln(g.stdout, m.ID)
+			fmt.Fprintf(g.stderr, "berth: backup %s: %s, %s, %s (%s new) in %s\n",
+				m.ID, backupPlural(len(m.Services), "service"), backupPlural(files, "file"), sizeText(bytes), sizeText(res.Stored), r.Dir)
+			if len(res.Removed) > 0 {
+				fmt.Fprintf(g.stderr, "berth: pruned %s: %s\n", backupPlural(len(res.Removed), "backup"), strings.Join(res.Removed, ", "))
+			}
+			return nil
+		},
+	}
+	cmd.PersistentFlags().StringVar(&to, "to", "", "backup repository directory (default: <state dir>/backups)")
+	cmd.Flags().IntVar(&ret.KeepLast, "keep-last", 0, "afterwards, keep only the newest N backups (and those --keep-daily keeps)")
+	cmd.Flags().IntVar(&ret.KeepDaily, "keep-daily", 0, "afterwards, keep the newest backup of each of the last N days with backups")
+	cmd.Flags().BoolVar(&modelNames, "models-as-names", false, "save Ollama's models as the list of their names, to pull again, not as files")
+	addJSON(cmd, g)
+	cmd.AddCommand(newBackupListCmd(g, &to), newBackupVerifyCmd(g, &to), newBackupPruneCmd(g, &to))
+	return cmd
+}
+
+type backupServiceJSON struct {
+	Container string   `json:"container"`
+	Method    string   `json:"method"`
+	Stopped   bool     `json:"stopped"`
+	Files     int      `json:"files"`
+	Bytes     int64    `json:"bytes"`
+	Models    []string `json:"models,omitempty"`
+}
+
+type backupEntryJSON struct {
+	ID           string              `json:"id"`
+	Time         time.Time           `json:"time"`
+	Project      string              `json:"project"`
+	Generation   int                 `json:"generation"`
+	BerthVersion string              `json:"berthVersion"`
+	Files        int                 `json:"files"`
+	Bytes        int64               `json:"bytes"`
+	Services     []backupServiceJSON `json:"services"`
+	Stored       *int64              `json:"stored,omitempty"`
+	Removed      []string            `json:"removed,omitempty"`
+	Error        string              `json:"error,omitempty"`
+}
+
+func backupJSON(m *backup.Manifest, res *backup.Result) backupEntryJSON {
+	out := backupEntryJSON{ID: m.ID, Time: m.Time, Project: m.Project, Generation: m.Generation, BerthVersion: m.BerthVersion, Services: []backupServiceJSON{}}
+	out.Files, out.Bytes = m.Totals()
+	for _, s := range m.Services {
+		one := backup.Manifest{Services: []backup.Service{s}}
+		sj := backupServiceJSON{Container: s.Container, Method: s.Method, Stopped: s.Stopped, Models: s.Models}
+		sj.Files, sj.Bytes = one.Totals()
+		out.Services = append(out.Services, sj)
+	}
+	if res != nil {
+		out.Stored = &res.Stored
+		out.Removed = res.Removed
+	}
+	return out
+}
+
+func newBackupListCmd(g *globals, to *string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the backups in the repository",
+		Long: `list prints every backup of the repository, oldest first: its ID, when it
+was taken, the config generation, the services, and the files and bytes it
+holds. A backup whose manifest cannot be read is listed as damaged.`,
+		Example: `  berth backup list
+  berth backup list --to /mnt/usb/berth --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := g.backupRepo(*to)
+			if err != nil {
+				return err
+			}
+			ents, err := r.List()
+			if err != nil {
+				return err
+			}
+			if g.json {
+				out := []backupEntryJSON{}
+				for _, e := range ents {
+					if e.Err != nil {
+						out = append(out, backupEntryJSON{ID: e.ID, Services: []backupServiceJSON{}, Error: e.Err.Error()})
+						continue
+					}
+					out = append(out, backupJSON(e.Manifest, nil))
+				}
+				return g.printJSON(out)
+			}
+			if len(ents) == 0 {
+				fmt.Fprintf(g.stderr, "berth: %s holds no backups\n", r.Dir)
+				return nil
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTIME\tGEN\tFILES\tSIZE\tSERVICES")
+			for _, e := range ents {
+				if e.Err != nil {
+					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tdamaged: %v\n", e.ID, e.Err)
+					continue
+				}
+				m := e.Manifest
+				files, bytes := m.Totals()
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", m.ID, m.Time.Local().Format("2006-01-02 15:04"), m.Generation, files, sizeText(bytes), strings.Join(m.Containers(), ","))
+			}
+			return tw.Flush()
+		},
+	}
+	addJSON(cmd, g)
+	return cmd
+}
+
+func newBackupVerifyCmd(g *globals, to *string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "verify ID",
+		Short: "Read a backup back in full and check every checksum",
+		Long: `verify reads backup ID (or "latest") back in full: its manifest against
+the manifest's checksum, every pack it uses against the checksum recorded
+in the manifest, and every file's content against its sha256. Every
+problem found is listed.
+
+Exit codes: 0 intact, 1 damaged or unreadable.`,
+		Example: `  berth backup verify latest
+  berth backup verify 20261127-023000-1a2b --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := g.backupRepo(*to)
+			if err != nil {
+				return err
+			}
+			id, err := backupID(r, args[0])
+			if err != nil {
+				return err
+			}
+			res, err := r.Verify(g.ctx, id, nil)
+			if g.json && res != nil {
+				if perr := g.printJSON(res); perr != nil {
+					return perr
+				}
+				if err != nil {
+					return exitCode(ExitFailure)
+				}
+				return nil
+			}
+			if err != nil {
+				return g.backupError(r, err)
+			}
+			fmt.Fprintf(g.stderr, "berth: backup %s is intact: %s, %s, %s\n", id, backupPlural(res.Files, "file"), sizeText(res.Bytes), backupPlural(res.Packs, "pack"))
+			return nil
+		},
+	}
+	addJSON(cmd, g)
+	return cmd
+}
+
+func newBackupPruneCmd(g *globals, to *string) *cobra.Command {
+	var ret backup.Retention
+	cmd := &cobra.Command{
+		Use:   "prune --keep-last N | --keep-daily N",
+		Short: "Remove the backups a retention does not keep",
+		Long: `prune removes the backups that neither --keep-last nor --keep-daily keeps,
+then the packs no remaining backup reads from. Damaged backups are never
+removed by prune, and while one is present no pack is removed.`,
+		Example: `  berth backup prune --keep-last 7
+  berth backup prune --keep-last 3 --keep-daily 14`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if ret.Zero() {
+				return withHint(errors.New("prune needs a retention"), ExitFailure, "pass --keep-last N, --keep-daily N or both")
+			}
+			r, err := g.backupRepo(*to)
+			if err != nil {
+				return err
+			}
+			removed, err := r.Prune(ret)
+			if err != nil {
+				return g.backupError(r, err)
+			}
+			if g.json {
+				return g.printJSON(struct {
+					Removed []string `json:"removed"`
+				}{append([]string{}, removed...)})
+			}
+			for _, id := range removed {
+				fmt.Fprintln(g.stdout, id)
+			}
+			fmt.Fprintf(g.stderr, "berth: pruned %s\n", backupPlural(len(removed), "backup"))
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&ret.KeepLast, "keep-last", 0, "keep the newest N backups")
+	cmd.Flags().IntVar(&ret.KeepDaily, "keep-daily", 0, "keep the newest backup of each of the last N days with backups")
+	addJSON(cmd, g)
+	return cmd
+}
+
+func newRestoreCmd(g *globals) *cobra.Command {
+	var (
+		from    string
+		recoverOnly bool
+	)
+	cmd := &cobra.Command{
+		Use:   "restore ID [TARGET...]",
+		Short: "Put services' data back from a backup",
+		Long: `restore puts back the services of backup ID (or "latest") that TARGETs
+select, or every service the backup holds.
+
+The whole backup is verified first; a damaged one is refused before
+anything is touched. Each data path is rebuilt beside itself (PostgreSQL by
+loading the dump into a fresh cluster in a throwaway container), the
+service is stopped, the rebuilt content swapped in with one rename, and the
+service started again. The previous content is kept aside until the
+service is healthy, then removed; if the service does not become healthy,
+the previous content is put back.
+
+A berth killed during a restore leaves the previous content in place or
+aside; the next backup or restore of that service, or restore --recover,
+puts it back.`,
+		Example: `  berth restore latest
+  berth restore 20261127-023000-1a2b dev/postgres
+  berth restore latest ml-jupyter --from /mnt/usb/berth
+  berth restore --recover`,
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !recoverOnly && len(args) == 0 {
+				return withHint(errors.New("restore needs a backup ID"), ExitFailure, "'berth backup list' shows them; 'latest' is the newest")
+			}
+			r, err := g.backupRepo(from)
+			if err != nil {
+				return err
+			}
+			var id string
+			if !recoverOnly {
+				if id, err = backupID(r, args[0]); err != nil {
+					return err
+				}
+				args = args[1:]
+			}
+			p, err := g.loadProject(args)
+			if err != nil {
+				return err
+			}
+			st := p.st
+			if p.targets != nil {
+				names := map[string]bool{}
+				for _, n := range p.targets {
+					names[n] = true
+				}
+				st = st.Only(names)
+			}
+			all := backup.Targets(st, false)
+			lock, err := p.sd.Lock(g.ctx, state.LockOptions{Wait: true, Command: "restore", Waiting: func(h state.Holder) {
+				fmt.Fprintf(g.stderr, "berth: waiting for %s to finish (Ctrl-C to give up)\n", h)
+			}})
+			if err != nil {
+				return err
+			}
+			defer lock.Unlock()
+			e, err := g.engine(p.cfg)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			pr := newBackupProgress(g.stderr, isTerminal(g.stderr))
+			opts := backup.Options{Project: p.cfg.Project, BerthVersion: backupVersion(), Events: pr.event, Hook: g.pauseHook()}
+			if recoverOnly {
+				err := r.Recover(g.ctx, e, all, opts)
+				pr.close()
+				if err != nil {
+					return g.backupError(r, err)
+				}
+				fmt.Fprintf(g.stderr, "berth: nothing left half done\n")
+				return nil
+			}
+			m, err := r.Manifest(id)
+			if err != nil {
+				pr.close()
+				return g.backupError(r, err)
+			}
+			held := map[string]bool{}
+			for _, c := range m.Containers() {
+				held[c] = true
+			}
+			var targets []backup.Target
+			for _, t := range all {
+				if held[t.Container.Spec.Name] {
+					targets = append(targets, t)
+				} else if p.targets != nil {
+					pr.close()
+					return withHint(fmt.Errorf("backup %s holds no %s (it holds %s)", id, t.Container.Spec.Name, strings.Join(m.Containers(), ", ")),
+						ExitFailure, "name only services the backup holds, or pick another backup")
+				}
+			}
+			for _, c := range m.Containers() {
+				if st.Container(c) == nil && p.targets == nil {
+					fmt.Fprintf(g.stderr, "berth: warning: %s is in the backup but not in the config; left out\n", c)
+				}
+			}
+			if len(targets) == 0 {
+				pr.close()
+				return withHint(fmt.Errorf("backup %s holds none of the selected services", id), ExitFailure, "it holds "+strings.Join(m.Containers(), ", "))
+			}
+			res, err := r.Restore(g.ctx, e, id, targets, opts)
+			pr.close()
+			if err != nil {
+				return g.backupError(r, err)
+			}
+			if g.json {
+				return g.printJSON(res)
+			}
+			for _, s := range res.Services {
+				how := "left stopped, as it was"
+				if s.Started {
+					how = "running and healthy"
+				}
+				fmt.Fprintf(g.stderr, "berth: restored %s from %s: %s, %s; %s\n", s.Container, id, backupPlural(s.Files, "file"), sizeText(s.Bytes), how)
+				for _, model := range s.Models {
+					fmt.Fprintf(g.stderr, "berth: hint: pull %s again: berth ollama pull %s\n", model, model)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "backup repository directory (default: <state dir>/backups)")
+	cmd.Flags().StringVar(&from, "to", "", "same as --from")
+	_ = cmd.Flags().MarkHidden("to")
+	cmd.Flags().BoolVar(&recoverOnly, "recover", false, "only undo what an interrupted backup or restore left")
+	addJSON(cmd, g)
+	return cmd
+}
+
+// backupProgress draws backup events: a live line with the bytes copied on
+// a terminal, one line per step otherwise.
+type backupProgress struct {
+	w    io.Writer
+	tty  bool
+	live bool
+	last time.Time
+}
+
+func newBackupProgress(w io.Writer, tty bool) *backupProgress { return &backupProgress{w: w, tty: tty} }
+
+func (p *backupProgress) event(ev backup.Event) {
+	if ev.Kind == backup.EventProgress {
+		if !p.tty || (time.Since(p.last) < 100*time.Millisecond && ev.Done < ev.Total) {
+			return
+		}
+		p.last = time.Now()
+		pct := int64(100)
+		if ev.Total > 0 {
+			pct = ev.Done * 100 / ev.Total
+		}
+		fmt.Fprintf(p.w, "\r\x1b[2K%s %s: %s of %s (%d%%)", ev.Container, ev.Path, sizeText(ev.Done), sizeText(ev.Total), pct)
+		p.live = true
+		return
+	}
+	p.clear()
+	var text string
+	switch ev.Kind {
+	case backup.EventService:
+		text = ev.Msg
+	case backup.EventStop:
+		text = "stopped"
+	case backup.EventStart:
+		text = "started"
+	case backup.EventSwap:
+		text = "restored content in place; the previous kept aside until healthy"
+	case backup.EventHealthy:
+		text = "healthy; the previous content removed"
+	case backup.EventWarning:
+		text = "warning: " + ev.Path + ": " + ev.Msg
+	case backup.EventRecover:
+		text = ev.Msg
+		if ev.Path != "" {
+			text = ev.Path + ": " + text
+		}
+	default:
+		text = ev.Kind + " " + ev.Msg
+	}
+	fmt.Fprintf(p.w, "berth: %s: %s\n", ev.Container, text)
+}
+
+func (p *backupProgress) clear() {
+	if p.live {
+		fmt.Fprint(p.w, "\r\x1b[2K")
+		p.live = false
+	}
+}
+
+func (p *backupProgress) close() { p.clear() }
+
+// sizeText prints a byte count in binary units.
+func sizeText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// backupPlural writes n and noun, with an s unless n is 1.
+func backupPlural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

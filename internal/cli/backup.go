@@ -378,7 +378,7 @@ removed by prune, and while one is present no pack is removed.`,
 
 func newRestoreCmd(g *globals) *cobra.Command {
 	var (
-		from    string
+		from        string
 		recoverOnly bool
 	)
 	cmd := &cobra.Command{

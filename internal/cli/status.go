@@ -107,7 +107,16 @@ func printStatus(g *globals, rows []containerStatus) {
 		fmt.Fprintln(g.stderr, "berth: no containers in the config; enable a kit or service and run 'berth up'")
 		return
 	}
-	out := [][]string{{"NAME", "KIT", "STATE", "HEALTH", "ADDRESS", "PORTS", "GPU", "UPTIME", "IMAGE"}}
+	// The LIMITS column appears only when some container has limits.
+	limits := false
+	for _, r := range rows {
+		limits = limits || limitString(r.Resources) != ""
+	}
+	head := []string{"NAME", "KIT", "STATE", "HEALTH", "ADDRESS", "PORTS", "GPU", "UPTIME", "IMAGE"}
+	if limits {
+		head = append(head, "LIMITS")
+	}
+	out := [][]string{head}
 	for _, r := range rows {
 		st := r.State
 		if r.State == runtime.StateExited {
@@ -120,8 +129,12 @@ func printStatus(g *globals, rows []containerStatus) {
 		if r.Address.IsValid() {
 			addr = r.Address.String()
 		}
-		out = append(out, []string{r.Name, dashIfEmpty(r.Kit), st, r.Health, addr, dashIfEmpty(strings.Join(r.Ports, ",")),
-			dashIfEmpty(r.GPU), dashIfEmpty(r.Uptime), r.Image})
+		row := []string{r.Name, dashIfEmpty(r.Kit), st, r.Health, addr, dashIfEmpty(strings.Join(r.Ports, ",")),
+			dashIfEmpty(r.GPU), dashIfEmpty(r.Uptime), r.Image}
+		if limits {
+			row = append(row, dashIfEmpty(limitString(r.Resources)))
+		}
+		out = append(out, row)
 	}
 	writeRows(g.stdout, out)
 }
@@ -273,4 +286,36 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// limitString prints resource limits compactly: mem=4GiB,cpus=2,pids=512.
+// The engine's default shm size (64 MiB) is not a limit anyone set, so
+// only other sizes show.
+func limitString(r runtime.Resources) string {
+	var parts []string
+	if r.MemoryBytes > 0 {
+		parts = append(parts, "mem="+bytesString(r.MemoryBytes))
+	}
+	if r.NanoCPUs > 0 {
+		parts = append(parts, "cpus="+strconv.FormatFloat(float64(r.NanoCPUs)/1e9, 'f', -1, 64))
+	}
+	if r.ShmBytes > 0 && r.ShmBytes != 64<<20 {
+		parts = append(parts, "shm="+bytesString(r.ShmBytes))
+	}
+	if r.PidsLimit > 0 {
+		parts = append(parts, "pids="+strconv.FormatInt(r.PidsLimit, 10))
+	}
+	return strings.Join(parts, ",")
+}
+
+func bytesString(n int64) string {
+	for _, u := range []struct {
+		s string
+		n int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.n && n%u.n == 0 {
+			return strconv.FormatInt(n/u.n, 10) + u.s
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }

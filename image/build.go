@@ -201,6 +201,9 @@ func (b *Builder) Resolve(ctx context.Context, r Recipe) (*Lock, error) {
 			lock.Build[g.Name] = append(lock.Build[g.Name], lockedFrom(p))
 		}
 	}
+	if err := resolveNpmBuild(u, r, lock); err != nil {
+		return nil, err
+	}
 	if err := WriteLock(LockPath(b.opts.LockDir, r.Name), lock); err != nil {
 		return nil, err
 	}
@@ -392,6 +395,15 @@ func (b *Builder) Build(ctx context.Context, r Recipe) (*Result, error) {
 		}
 		sets = append(sets, gofs)
 		infos = append(infos, LayerInfo{What: "go"})
+	}
+	if len(r.Npm) > 0 {
+		l, err := b.buildNpm(ctx, r, lock, epoch)
+		if err != nil {
+			return nil, fmt.Errorf("building %s: %w", r.Name, err)
+		}
+		made[len(sets)] = l
+		sets = append(sets, nil)
+		infos = append(infos, LayerInfo{What: "npm"})
 	}
 
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)

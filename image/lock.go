@@ -148,6 +148,9 @@ func (b *Builder) inputsDigest(r Recipe) string {
 	for _, g := range r.Go {
 		in.Build[g.Name] = g.BuildPackages
 	}
+	for _, n := range r.Npm {
+		in.Build[npmBuildKey(n.Name)] = n.BuildPackages
+	}
 	j, _ := json.Marshal(in)
 	s := sha256.Sum256(j)
 	return "sha256:" + hex.EncodeToString(s[:])

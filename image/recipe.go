@@ -42,6 +42,7 @@ type Recipe struct {
 	Dirs   []Dir   `yaml:"dirs,omitempty"`
 	Files  []File  `yaml:"files,omitempty"`
 	Go     []Go    `yaml:"go,omitempty"`
+	Npm    []Npm   `yaml:"npm,omitempty"`
 
 	Env        map[string]string `yaml:"env,omitempty"`
 	Entrypoint []string          `yaml:"entrypoint,omitempty"`
@@ -273,7 +274,7 @@ func (r *Recipe) validate(p string, v *yaml.Node) []error {
 	if len(r.Packages) > 0 && r.Suite == "" {
 		at("suite", "a recipe with packages names its suite (e.g. bookworm)")
 	}
-	if len(r.Packages) == 0 && len(r.Go) == 0 && len(r.Files) == 0 {
+	if len(r.Packages) == 0 && len(r.Go) == 0 && len(r.Npm) == 0 && len(r.Files) == 0 {
 		at("packages", "the recipe installs nothing: give packages, go programs or files")
 	}
 	users := map[string]bool{"root": true}
@@ -358,7 +359,7 @@ func yamlError(p string, n *yaml.Node, err error) error {
 
 // recipeFields are the YAML keys of Recipe.
 var recipeFields = []string{"description", "suite", "updates", "suites", "mirror", "components",
-	"packages", "exclude", "drop", "keep", "users", "groups", "dirs", "files", "go", "env",
+	"packages", "exclude", "drop", "keep", "users", "groups", "dirs", "files", "go", "npm", "env",
 	"entrypoint", "cmd", "user", "workdir", "ports", "labels", "maxLayers", "note"}
 
 // columnAt finds the column of the first node of n's tree on line.
@@ -431,5 +432,6 @@ func Builtin() map[string]Recipe {
 	if err != nil {
 		panic(fmt.Sprintf("image: built-in recipes: %v", err))
 	}
+	addServiceRecipes(rs)
 	return rs
 }

@@ -208,7 +208,11 @@ func summary(pl *plan.Plan) string {
 	slices.SortFunc(kinds, func(a, b plan.Kind) int { return strings.Compare(string(a), string(b)) })
 	var parts []string
 	for _, k := range kinds {
-		parts = append(parts, fmt.Sprintf("%d %s", s[k], words[k]))
+		w := words[k]
+		if s[k] == 1 {
+			w = strings.Replace(strings.Replace(w, "networks", "network", 1), "directories", "directory", 1)
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", s[k], w))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -72,6 +72,9 @@ func (r *Repo) lock() (unlock func(), err error) {
 // IDs lists the backups' IDs, oldest first.
 func (r *Repo) IDs() ([]string, error) {
 	ents, err := os.ReadDir(r.path("manifests"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // a repository never written to
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing backups: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -23,14 +24,20 @@ func init() {
 }
 
 // backupRepo opens the repository: dir when given, else the state
-// directory's backups.
-func (g *globals) backupRepo(dir string) (*backup.Repo, error) {
+// directory's backups. Read commands pass create false, so that a
+// mistyped --to makes no directory.
+func (g *globals) backupRepo(dir string, create bool) (*backup.Repo, error) {
 	if dir == "" {
 		root := g.stateDir
 		if root == "" {
 			root = state.Default(g.getenv)
 		}
 		dir = filepath.Join(root, "backups")
+	}
+	if !create {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return &backup.Repo{Dir: dir}, nil
+		}
 	}
 	r, err := backup.Open(dir)
 	if err != nil {
@@ -149,7 +156,7 @@ prune older backups afterwards.`,
 				return withHint(errors.New("nothing to back up: the selected services have no data paths"), ExitFailure,
 					"services keep data in their data paths (dataPath, modelsPath, ...) and mounts; see 'berth options'")
 			}
-			r, err := g.backupRepo(to)
+			r, err := g.backupRepo(to, true)
 			if err != nil {
 				return err
 			}
@@ -251,7 +258,7 @@ holds. A backup whose manifest cannot be read is listed as damaged.`,
   berth backup list --to /mnt/usb/berth --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.backupRepo(*to)
+			r, err := g.backupRepo(*to, false)
 			if err != nil {
 				return err
 			}
@@ -306,7 +313,7 @@ Exit codes: 0 intact, 1 damaged or unreadable.`,
   berth backup verify 20261127-023000-1a2b --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.backupRepo(*to)
+			r, err := g.backupRepo(*to, false)
 			if err != nil {
 				return err
 			}
@@ -350,7 +357,7 @@ removed by prune, and while one is present no pack is removed.`,
 			if ret.Zero() {
 				return withHint(errors.New("prune needs a retention"), ExitFailure, "pass --keep-last N, --keep-daily N or both")
 			}
-			r, err := g.backupRepo(*to)
+			r, err := g.backupRepo(*to, true)
 			if err != nil {
 				return err
 			}
@@ -407,7 +414,7 @@ puts it back.`,
 			if !recoverOnly && len(args) == 0 {
 				return withHint(errors.New("restore needs a backup ID"), ExitFailure, "'berth backup list' shows them; 'latest' is the newest")
 			}
-			r, err := g.backupRepo(from)
+			r, err := g.backupRepo(from, true)
 			if err != nil {
 				return err
 			}

@@ -29,6 +29,9 @@ type stubEngine struct {
 	state  map[string]string
 	t      testing.TB
 	events []string
+	// failOn, when set, makes a start fail (the service exits) while the
+	// data path holds this file.
+	failOn string
 }
 
 func newStub(t testing.TB, running ...string) *stubEngine {
@@ -58,6 +61,11 @@ func (e *stubEngine) StartContainer(_ context.Context, name string) error {
 		return runtime.ErrNotFound
 	}
 	e.state[name] = runtime.StateRunning
+	if e.failOn != "" {
+		if _, err := os.Stat(e.failOn); err == nil {
+			e.state[name] = runtime.StateExited
+		}
+	}
 	e.log("start " + name)
 	return nil
 }
@@ -224,6 +232,42 @@ func TestBackupRestoreByteForByte(t *testing.T) {
 	}
 	if got := strings.Join(eng.events, ","); got != "stop lab-notes,start lab-notes" {
 		t.Errorf("engine calls: %s", got)
+	}
+	if _, err := os.Stat(restoreDir(data)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the staging directory is left: %v", err)
+	}
+}
+
+// TestRestoreRollsBack restores content the service does not start on:
+// the previous content is put back and the service started on it.
+func TestRestoreRollsBack(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	fill(t, data)
+	os.WriteFile(filepath.Join(data, "poison"), []byte("the service exits when this is present"), 0o644)
+	r := newRepo(t)
+	eng := newStub(t, "lab-notes")
+	tg := target("lab-notes", data)
+	res, err := r.Backup(t.Context(), eng, []Target{tg}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(data, "poison"))
+	os.WriteFile(filepath.Join(data, "empty"), []byte("changed"), 0o644)
+	before := tree(t, data)
+	eng.failOn = filepath.Join(data, "poison")
+	eng.events = nil
+	_, err = r.Restore(t.Context(), eng, res.Manifest.ID, []Target{tg}, Options{HealthTimeout: 5 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "exited with code 0 on the restored data; the previous content is back in place") {
+		t.Fatalf("restore: %v", err)
+	}
+	if got := tree(t, data); got != before {
+		t.Errorf("after a rolled back restore the data path differs:\n%s\nwant:\n%s", got, before)
+	}
+	if got := strings.Join(eng.events, ","); got != "stop lab-notes,start lab-notes,stop lab-notes,start lab-notes" {
+		t.Errorf("engine calls: %s", got)
+	}
+	if c, _ := eng.InspectContainer(t.Context(), "lab-notes"); c.State != runtime.StateRunning {
+		t.Errorf("the service is %s after the rollback", c.State)
 	}
 	if _, err := os.Stat(restoreDir(data)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the staging directory is left: %v", err)

@@ -102,7 +102,7 @@ func TestEndToEnd(t *testing.T) {
 		}},
 		plantest.Kit{Name: "dev", Subnet: "10.218.2.0/24", Prefix: prefix, Services: []plantest.Service{
 			{Name: "postgres", Image: pgImage, IP: 15, Port: 5432, Data: []string{pgData},
-				Env: []string{"POSTGRES_PASSWORD=berth-secret", "PGDATA=/data/0"}},
+				Env: []string{"POSTGRES_PASSWORD=berth-secret", "POSTGRES_DB=dev", "PGDATA=/data/0"}},
 		}},
 	)
 	pg := st.Container(prefix + "dev-postgres")
@@ -118,9 +118,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 	pgName := pg.Spec.Name
 
-	// Rows in two databases, one of them made by the test.
+	// Rows in three databases: the one the image makes (which a fresh
+	// cluster has again when the dump is loaded), and two more.
 	mustPsql(t, eng, pgName, "postgres", "create table notes (id int primary key, body text)")
 	mustPsql(t, eng, pgName, "postgres", "insert into notes select g, 'note ' || g from generate_series(1, 1000) g")
+	mustPsql(t, eng, pgName, "dev", "create table kv (k text primary key, v text); insert into kv values ('answer', '42')")
 	mustPsql(t, eng, pgName, "postgres", "create database shop")
 	mustPsql(t, eng, pgName, "shop", "create table items (name text); insert into items values ('berth'), ('ship')")
 	fill(t, notebooks)
@@ -162,6 +164,7 @@ func TestEndToEnd(t *testing.T) {
 	// Destroy the data: rows, a database, the notebooks.
 	mustPsql(t, eng, pgName, "postgres", "delete from notes where id > 10")
 	mustPsql(t, eng, pgName, "postgres", "drop database shop")
+	mustPsql(t, eng, pgName, "dev", "drop table kv")
 	os.RemoveAll(filepath.Join(notebooks, "notebooks"))
 	os.WriteFile(filepath.Join(notebooks, "big.bin"), []byte("garbage"), 0o644)
 
@@ -182,6 +185,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if got := mustPsql(t, eng, pgName, "shop", "select string_agg(name, ',' order by name) from items"); got != "berth,ship" {
 		t.Errorf("shop after restore: %q", got)
+	}
+	if got := mustPsql(t, eng, pgName, "dev", "select v from kv where k = 'answer'"); got != "42" {
+		t.Errorf("dev after restore: %q", got)
 	}
 	// The role keeps its password: a TCP login with it works.
 	var errb bytes.Buffer

@@ -23,10 +23,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/voidnxlabs/berth/desired"
@@ -59,11 +61,11 @@ type Route struct {
 }
 
 // Routes lists the services the proxy serves: every container of st but
-// the proxy itself that listens on a port, sorted by host name.
+// the proxy itself that serves HTTP on a port, sorted by host name.
 func Routes(st *desired.State, self string) []Route {
 	var out []Route
 	for _, c := range st.Containers {
-		if c.Spec.Name == self || len(c.Listen) == 0 || !c.Address.IsValid() {
+		if c.Spec.Name == self || len(c.Listen) == 0 || !c.Address.IsValid() || !IsHTTP(&c) {
 			continue
 		}
 		out = append(out, Route{
@@ -75,6 +77,13 @@ func Routes(st *desired.State, self string) []Route {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
 	return out
+}
+
+// IsHTTP reports whether a container serves HTTP on its main port, as
+// its readiness check says: an HTTP check, or none at all (a service of
+// the user's). A database with a TCP check is not proxied.
+func IsHTTP(c *desired.Container) bool {
+	return c.Health == nil || c.Health.Kind == "http" || c.Health.Kind == ""
 }
 
 // HostName is the name the proxy gives a service.
@@ -301,4 +310,64 @@ func Sync(ctx context.Context, st *desired.State, timeout time.Duration) ([]Rout
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// AutosavePath is where Caddy keeps the last loaded config, relative to
+// the data directory (XDG_CONFIG_HOME=/data/config in berth's image); the
+// image starts Caddy with --resume, which prefers it to the bootstrap
+// config.
+const AutosavePath = "config/caddy/autosave.json"
+
+// Prepare writes the config for st where the proxy resumes from, so that
+// a proxy created or restarted by the next apply starts with it instead of
+// the bootstrap config. Files are owned like the data directory. It
+// returns the config's host path; "" when st has no proxy.
+func Prepare(st *desired.State) (string, error) {
+	c := Find(st)
+	if c == nil {
+		return "", nil
+	}
+	var data *desired.DataPath
+	for i := range c.DataPaths {
+		if c.DataPaths[i].Target == DataTarget {
+			data = &c.DataPaths[i]
+		}
+	}
+	if data == nil {
+		return "", fmt.Errorf("container %s has no data path mounted at %s", c.Spec.Name, DataTarget)
+	}
+	httpPort, httpsPort := Ports(c)
+	cfg, err := Config(Routes(st, c.Spec.Name), httpPort, httpsPort)
+	if err != nil {
+		return "", err
+	}
+	uid, gid := data.UID, data.GID
+	if fi, err := os.Stat(data.Host); err == nil {
+		if s, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(s.Uid), int(s.Gid)
+		}
+	}
+	p := filepath.Join(data.Host, AutosavePath)
+	for _, d := range []string{data.Host, filepath.Join(data.Host, "config"), filepath.Dir(p)} {
+		if _, err := os.Stat(d); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", fmt.Errorf("writing the proxy config: %w", err)
+		}
+		if uid >= 0 {
+			os.Chown(d, uid, gid)
+		}
+	}
+	tmp := p + ".berth"
+	if err := os.WriteFile(tmp, cfg, 0o644); err != nil {
+		return "", fmt.Errorf("writing the proxy config: %w", err)
+	}
+	if uid >= 0 {
+		os.Chown(tmp, uid, gid)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return "", fmt.Errorf("writing the proxy config: %w", err)
+	}
+	return p, nil
 }

@@ -1,0 +1,875 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/ollama"
+	"github.com/voidnxlabs/berth/pgsql"
+	"github.com/voidnxlabs/berth/plan"
+	"github.com/voidnxlabs/berth/proxy"
+	"github.com/voidnxlabs/berth/runtime"
+)
+
+func init() {
+	register(newOllamaCmd)
+	register(newPsqlCmd)
+	register(newURLCmd)
+	register(newJupyterCmd)
+	register(newSecretCmd)
+	register(newProxyCmd)
+}
+
+// running is a service the helpers talk to: its desired container and
+// what the engine has of it.
+type running struct {
+	p  *project
+	e  runtime.Engine
+	dc *desired.Container
+	oc runtime.Container
+}
+
+// findService returns the container of kit/service in the project, or an
+// error with a hint when the config does not enable it.
+func findService(p *project, kit, service string) (*desired.Container, error) {
+	for i := range p.st.Containers {
+		c := &p.st.Containers[i]
+		if c.Kit == kit && c.Service == service {
+			return c, nil
+		}
+	}
+	return nil, withHint(fmt.Errorf("%s/%s is not enabled in %s", kit, service, p.cfg.File), ExitFailure,
+		fmt.Sprintf("enable it (%s.%s.enable: true) and run 'berth up %s/%s'", kit, service, kit, service))
+}
+
+// runningService connects to the engine and checks that kit/service runs.
+// The caller closes r.e.
+func (g *globals) runningService(kit, service string) (*running, error) {
+	p, err := g.loadProject(nil)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := findService(p, kit, service)
+	if err != nil {
+		return nil, err
+	}
+	e, err := g.engine(p.cfg)
+	if err != nil {
+		return nil, err
+	}
+	oc, err := e.InspectContainer(g.ctx, dc.Spec.Name)
+	if errors.Is(err, runtime.ErrNotFound) {
+		e.Close()
+		return nil, withHint(fmt.Errorf("%s does not exist", dc.Spec.Name), ExitFailure,
+			fmt.Sprintf("create it with 'berth up %s/%s'", kit, service))
+	}
+	if err != nil {
+		e.Close()
+		return nil, g.engineError(err)
+	}
+	if oc.State != runtime.StateRunning {
+		e.Close()
+		return nil, withHint(fmt.Errorf("%s is %s", dc.Spec.Name, oc.State), ExitFailure,
+			fmt.Sprintf("start it with 'berth start %s'", dc.Spec.Name))
+	}
+	return &running{p: p, e: e, dc: dc, oc: oc}, nil
+}
+
+// baseURL is the service's address on its kit network, http://addr:port.
+func baseURL(dc *desired.Container) string {
+	port := 0
+	if len(dc.Listen) > 0 {
+		port = int(dc.Listen[0])
+	}
+	return "http://" + net.JoinHostPort(dc.Address.String(), strconv.Itoa(port))
+}
+
+func newOllamaCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ollama",
+		Short: "Manage Ollama's models through its API (list, ps, pull, create, run, rm)",
+		Long: `The ollama commands talk to ml-ollama's HTTP API at its private address,
+as the seed's ollama-list alias does; the container needs no client.`,
+		Example: `  berth ollama list
+  berth ollama pull llama3.2:1b
+  berth ollama create tiny ./tiny.gguf
+  berth ollama run tiny "Why is the sky blue?"
+  berth ollama ps --json
+  berth ollama rm tiny`,
+	}
+	client := func() (*ollama.Client, func(), error) {
+		r, err := g.runningService("ml", "ollama")
+		if err != nil {
+			return nil, nil, err
+		}
+		return ollama.New(baseURL(r.dc)), func() { r.e.Close() }, nil
+	}
+	modelErr := func(err error, model string) error {
+		if errors.Is(err, ollama.ErrNotFound) {
+			return withHint(err, ExitFailure, fmt.Sprintf("see the models with 'berth ollama list'; get %s with 'berth ollama pull %s' or 'berth ollama create %s FILE.gguf'", model, model, model))
+		}
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return withHint(err, ExitFailure, "check that Ollama answers: 'berth status ml-ollama' and 'berth logs ml-ollama'")
+		}
+		return err
+	}
+	listCmd := func(use, short string, ps bool) *cobra.Command {
+		c := &cobra.Command{
+			Use: use, Short: short, Args: cobra.NoArgs,
+			Example: "  berth ollama " + use + "\n  berth ollama " + use + " --json",
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, done, err := client()
+				if err != nil {
+					return err
+				}
+				defer done()
+				var ms []ollama.Model
+				if ps {
+					ms, err = c.Ps(g.ctx)
+				} else {
+					ms, err = c.List(g.ctx)
+				}
+				if err != nil {
+					return modelErr(err, "")
+				}
+				if ms == nil {
+					ms = []ollama.Model{}
+				}
+				if g.json {
+					return g.printJSON(ms)
+				}
+				rows := [][]string{{"NAME", "ID", "SIZE", "MODIFIED"}}
+				if ps {
+					rows[0][3] = "UNTIL"
+				}
+				for _, m := range ms {
+					id := strings.TrimPrefix(m.Digest, "sha256:")
+					if len(id) > 12 {
+						id = id[:12]
+					}
+					when := humanAge(m.ModifiedAt)
+					if ps {
+						when = m.ExpiresAt.Local().Format(time.TimeOnly)
+					}
+					rows = append(rows, []string{m.Name, id, humanBytes(m.Size), when})
+				}
+				writeRows(g.stdout, rows)
+				return nil
+			},
+		}
+		addJSON(c, g)
+		return c
+	}
+	pull := &cobra.Command{
+		Use: "pull MODEL", Short: "Download a model from its registry", Args: cobra.ExactArgs(1),
+		Example: "  berth ollama pull llama3.2:1b",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, done, err := client()
+			if err != nil {
+				return err
+			}
+			defer done()
+			last := ""
+			err = c.Pull(g.ctx, args[0], func(p ollama.Progress) {
+				if p.Status != last {
+					fmt.Fprintf(g.stderr, "berth: %s\n", p.Status)
+					last = p.Status
+				}
+			})
+			if err != nil {
+				return withHint(err, ExitFailure, "Ollama downloads from its registry (registry.ollama.ai): without access, make a model from a local GGUF file with 'berth ollama create NAME FILE.gguf'")
+			}
+			return nil
+		},
+	}
+	var system, template string
+	create := &cobra.Command{
+		Use: "create MODEL FILE.gguf", Short: "Make a model from a local GGUF file", Args: cobra.ExactArgs(2),
+		Long: `create uploads a GGUF file to Ollama as a blob and registers a model made
+from it; nothing is downloaded from anywhere.`,
+		Example: "  berth ollama create tiny ./tiny.gguf\n  berth ollama create helper model.gguf --system 'You answer briefly.'",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file := args[1]
+			if _, err := os.Stat(file); err != nil {
+				return withHint(err, ExitFailure, "name an existing GGUF file")
+			}
+			c, done, err := client()
+			if err != nil {
+				return err
+			}
+			defer done()
+			last := ""
+			err = c.Create(g.ctx, args[0], file, ollama.CreateOptions{System: system, Template: template}, func(p ollama.Progress) {
+				if p.Status != last {
+					fmt.Fprintf(g.stderr, "berth: %s\n", p.Status)
+					last = p.Status
+				}
+			})
+			if err != nil {
+				return withHint(err, ExitFailure, "check that "+filepath.Base(file)+" is a GGUF model file")
+			}
+			return nil
+		},
+	}
+	create.Flags().StringVar(&system, "system", "", "system prompt of the model")
+	create.Flags().StringVar(&template, "template", "", "prompt template (Go template, as in a Modelfile)")
+	var temp float64
+	var seed, numPredict int
+	run := &cobra.Command{
+		Use: "run MODEL [PROMPT...]", Short: "Ask a model; the prompt comes from the arguments or stdin", Args: cobra.MinimumNArgs(1),
+		Long: `run sends one chat message to a model and prints the answer as it streams
+in. Without a prompt in the arguments it reads one from stdin.`,
+		Example: "  berth ollama run tiny 'say hello'\n  echo 'say hello' | berth ollama run tiny --temperature 0 --seed 1",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			prompt := strings.Join(args[1:], " ")
+			if prompt == "" {
+				b, err := io.ReadAll(g.stdin)
+				if err != nil {
+					return err
+				}
+				prompt = strings.TrimSpace(string(b))
+			}
+			if prompt == "" {
+				return withHint(errors.New("no prompt"), ExitFailure, "give it after the model name or on stdin")
+			}
+			c, done, err := client()
+			if err != nil {
+				return err
+			}
+			defer done()
+			opts := ollama.ChatOptions{Seed: seed, NumPredict: numPredict}
+			if cmd.Flags().Changed("temperature") {
+				opts.Temperature = &temp
+			}
+			_, err = c.Chat(g.ctx, args[0], []ollama.Message{{Role: "user", Content: prompt}}, opts, func(tok string) {
+				fmt.Fprint(g.stdout, tok)
+			})
+			fmt.Fprintln(g.stdout)
+			if err != nil {
+				return modelErr(err, args[0])
+			}
+			return nil
+		},
+	}
+	run.Flags().Float64Var(&temp, "temperature", 0.8, "sampling temperature; 0 gives the same answer every time")
+	run.Flags().IntVar(&seed, "seed", 0, "random seed")
+	run.Flags().IntVar(&numPredict, "num-predict", 0, "most tokens to generate (0: the model's default)")
+	rm := &cobra.Command{
+		Use: "rm MODEL...", Short: "Remove models", Args: cobra.MinimumNArgs(1),
+		Example: "  berth ollama rm tiny",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, done, err := client()
+			if err != nil {
+				return err
+			}
+			defer done()
+			for _, m := range args {
+				if err := c.Delete(g.ctx, m); err != nil {
+					return modelErr(err, m)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(listCmd("list", "List the models Ollama has (the seed's ollama-list)", false),
+		listCmd("ps", "List the models loaded in memory", true), pull, create, run, rm)
+	return cmd
+}
+
+func newPsqlCmd(g *globals) *cobra.Command {
+	var user string
+	cmd := &cobra.Command{
+		Use:   "psql [DB] [-- PSQL-ARGS...]",
+		Short: "Run psql in dev-postgres with the generated password (the seed's dev-pg-psql)",
+		Long: `psql runs PostgreSQL's client inside dev-postgres, connected over TCP to
+the server with the password berth generated, so there is no prompt and
+the password is checked. DB defaults to the config's POSTGRES_DB (dev).
+Arguments after -- go to psql.`,
+		Example: `  berth psql
+  berth psql dev -- -c 'select version()'
+  berth psql postgres -- -At -c 'select 6*7'
+  berth psql -- -f - < schema.sql`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dash := cmd.ArgsLenAtDash()
+			var db string
+			var extra []string
+			if dash >= 0 {
+				if dash > 1 {
+					return withHint(errors.New("too many arguments before --"), ExitFailure, "berth psql [DB] [-- PSQL-ARGS...]")
+				}
+				if dash == 1 {
+					db = args[0]
+				}
+				extra = args[dash:]
+			} else if len(args) == 1 {
+				db = args[0]
+			}
+			return g.psql(db, user, extra)
+		},
+	}
+	// Everything after -- is psql's.
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.Flags().StringVarP(&user, "user", "U", "", "database user (default: the config's POSTGRES_USER, postgres)")
+	return cmd
+}
+
+func envOf(spec runtime.ContainerSpec, key string) string {
+	for _, kv := range spec.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+func (g *globals) psql(db, user string, extra []string) error {
+	r, err := g.runningService("dev", "postgres")
+	if err != nil {
+		return err
+	}
+	defer r.e.Close()
+	if user == "" {
+		user = envOf(r.dc.Spec, "POSTGRES_USER")
+	}
+	if db == "" {
+		db = envOf(r.dc.Spec, "POSTGRES_DB")
+	}
+	pw, err := r.p.sd.Secret("postgres-password")
+	if err != nil {
+		return err
+	}
+	if v := envOf(r.dc.Spec, "POSTGRES_PASSWORD"); v != "" && !slices.Contains(r.dc.Secrets, "postgres-password") {
+		pw = v // set in the config by hand
+	}
+	tty := len(extra) == 0 && isTerminal(g.stdin) && isTerminal(g.stdout)
+	var port uint16
+	if len(r.dc.Listen) > 0 {
+		port = r.dc.Listen[0]
+	}
+	err = pgsql.Run(g.ctx, r.e, pgsql.Options{
+		Container: r.dc.Spec.Name, Port: port, User: user, Database: db, Password: pw, Args: extra,
+		TTY: tty, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr,
+	})
+	var ee *pgsql.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pgsql.ErrAuth):
+		return withHint(errors.New("dev-postgres refused the generated password"), ExitFailure,
+			"the database was initialised with another password (a data path from elsewhere, or one changed by hand); set it back with ALTER ROLE, or 'berth secret rotate postgres-password' while dev-postgres runs")
+	case errors.Is(err, pgsql.ErrNoDatabase):
+		return withHint(fmt.Errorf("database %q does not exist", db), ExitFailure, "list them with: berth psql postgres -- -l")
+	case errors.As(err, &ee):
+		return exitCode(ee.Code) // psql already said why
+	}
+	return g.engineError(err)
+}
+
+// serviceURL is what `berth url` prints for one service.
+type serviceURL struct {
+	Name    string `json:"name"`
+	Kit     string `json:"kit"`
+	Service string `json:"service"`
+	// Direct is the service's address on its kit network.
+	Direct string `json:"direct"`
+	// Proxy and ProxyPath are the proxy's names for it, on the host's
+	// published port; HTTPS the same over TLS.
+	Proxy     string `json:"proxy,omitempty"`
+	ProxyPath string `json:"proxyPath,omitempty"`
+	HTTPS     string `json:"https,omitempty"`
+}
+
+// urlsOf gives the addresses of containers in st.
+func urlsOf(st *desired.State, names []string) []serviceURL {
+	px := proxy.Find(st)
+	var httpBase, httpsBase string
+	var hasHTTP, hasHTTPS bool
+	if px != nil {
+		httpPort, httpsPort := proxy.Ports(px)
+		for _, p := range px.Spec.Ports {
+			switch p.ContainerPort {
+			case httpPort:
+				httpBase, hasHTTP = portSuffix("http", p.HostPort), true
+			case httpsPort:
+				httpsBase, hasHTTPS = portSuffix("https", p.HostPort), true
+			}
+		}
+	}
+	var out []serviceURL
+	for _, c := range st.Containers {
+		if len(names) > 0 && !slices.Contains(names, c.Spec.Name) {
+			continue
+		}
+		if len(c.Listen) == 0 {
+			continue
+		}
+		u := serviceURL{Name: c.Spec.Name, Kit: c.Kit, Service: c.Service, Direct: directURL(&c)}
+		if px != nil && c.Spec.Name != px.Spec.Name && proxy.IsHTTP(&c) {
+			host := proxy.HostName(c.Kit, c.Service)
+			if hasHTTP {
+				u.Proxy = "http://" + host + httpBase + "/"
+				u.ProxyPath = "http://127.0.0.1" + httpBase + "/" + c.Kit + "/" + c.Service + "/"
+			}
+			if hasHTTPS {
+				u.HTTPS = "https://" + host + httpsBase + "/"
+			}
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// directURL is a service's private address in the form its clients use.
+func directURL(c *desired.Container) string {
+	hp := net.JoinHostPort(c.Address.String(), strconv.Itoa(int(c.Listen[0])))
+	switch {
+	case c.Health != nil && c.Health.Kind == "postgres", c.Kit == "dev" && c.Service == "postgres":
+		user, db := envOf(c.Spec, "POSTGRES_USER"), envOf(c.Spec, "POSTGRES_DB")
+		if user == "" {
+			user = "postgres"
+		}
+		return "postgresql://" + user + "@" + hp + "/" + db
+	case proxy.IsHTTP(c):
+		return "http://" + hp + "/"
+	}
+	return hp
+}
+
+// portSuffix is ":port", or nothing for the scheme's default port.
+func portSuffix(scheme string, port uint16) string {
+	if (scheme == "http" && port == 80) || (scheme == "https" && port == 443) {
+		return ""
+	}
+	return ":" + strconv.Itoa(int(port))
+}
+
+func newURLCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "url [NAME...]",
+		Short: "Print the addresses of services: private address and names through the proxy",
+		Long: `url prints where each service answers: its private address on the kit
+network, and, when the dev proxy is enabled, its name through the proxy
+(<service>.<kit>.localhost, which browsers resolve to this machine) and
+its path route (/<kit>/<service>/). NAME is a container, a kit, a
+kit/service or a stack; none means every service.`,
+		Example: `  berth url
+  berth url ml-ollama
+  berth url ml/jupyter --json`,
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.loadProject(args)
+			if err != nil {
+				return err
+			}
+			us := urlsOf(p.st, p.targets)
+			if len(us) == 0 {
+				return withHint(errors.New("no service with a port is selected"), ExitFailure, "name a service that listens on a port, e.g. 'berth url ml-ollama'")
+			}
+			if g.json {
+				return g.printJSON(us)
+			}
+			rows := [][]string{{"NAME", "ADDRESS", "PROXY", "PATH"}}
+			for _, u := range us {
+				rows = append(rows, []string{u.Name, u.Direct, dashIfEmpty(u.Proxy), dashIfEmpty(u.ProxyPath)})
+			}
+			writeRows(g.stdout, rows)
+			return nil
+		},
+	}
+	addJSON(cmd, g)
+	return cmd
+}
+
+func newJupyterCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "jupyter",
+		Short:   "Jupyter helpers",
+		Example: "  berth jupyter url",
+	}
+	var service string
+	var direct bool
+	url := &cobra.Command{
+		Use:   "url",
+		Short: "Print Jupyter's address with its login token",
+		Long: `url prints the address of ml-jupyter with the token berth generated, ready
+to open: through the proxy when it is enabled, else the private address.`,
+		Example: "  berth jupyter url\n  berth jupyter url --direct\n  berth jupyter url --service dev/dev-ml",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kit, svc, ok := strings.Cut(service, "/")
+			if !ok {
+				return withHint(fmt.Errorf("--service %q is not KIT/SERVICE", service), ExitFailure, "e.g. --service ml/jupyter")
+			}
+			p, err := g.loadProject(nil)
+			if err != nil {
+				return err
+			}
+			dc, err := findService(p, kit, svc)
+			if err != nil {
+				return err
+			}
+			token := envOf(dc.Spec, "JUPYTER_TOKEN")
+			if len(dc.Secrets) > 0 {
+				if token, err = p.sd.Secret(dc.Secrets[0]); err != nil {
+					return err
+				}
+			}
+			us := urlsOf(p.st, []string{dc.Spec.Name})
+			base := dc.Spec.Name
+			if len(us) == 1 {
+				base = us[0].Direct
+				if us[0].Proxy != "" && !direct {
+					base = us[0].Proxy
+				}
+			}
+			u := base + "tree"
+			if token != "" {
+				u += "?token=" + token
+			}
+			if g.json {
+				return g.printJSON(map[string]string{"url": u, "token": token})
+			}
+			fmt.Fprintln(g.stdout, u)
+			return nil
+		},
+	}
+	url.Flags().StringVar(&service, "service", "ml/jupyter", "the Jupyter service, KIT/SERVICE")
+	url.Flags().BoolVar(&direct, "direct", false, "the private address, not the proxy's name")
+	addJSON(url, g)
+	cmd.AddCommand(url)
+	return cmd
+}
+
+func newSecretCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "secret",
+		Short: "Show or rotate the credentials berth generated",
+		Long: `berth generates the PostgreSQL password, the Jupyter tokens and the
+code-server password once, keeps them in the state directory (mode 0600)
+and passes them to the containers; they never appear in plan, status,
+labels or logs. Names: postgres-password, jupyter-token, dev-ml-token,
+code-server-password.`,
+		Example: "  berth secret list\n  berth secret show postgres-password\n  berth secret rotate jupyter-token",
+	}
+	list := &cobra.Command{
+		Use: "list", Short: "List the secrets the config uses and who uses them", Args: cobra.NoArgs,
+		Example: "  berth secret list --json",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.loadProject(nil)
+			if err != nil {
+				return err
+			}
+			users := secretUsers(p.st)
+			type row struct {
+				Name string   `json:"name"`
+				Used []string `json:"usedBy"`
+			}
+			var rows []row
+			for _, n := range slices.Sorted(mapKeys(users)) {
+				rows = append(rows, row{n, users[n]})
+			}
+			if g.json {
+				if rows == nil {
+					rows = []row{}
+				}
+				return g.printJSON(rows)
+			}
+			out := [][]string{{"NAME", "USED BY"}}
+			for _, r := range rows {
+				out = append(out, []string{r.Name, strings.Join(r.Used, ",")})
+			}
+			writeRows(g.stdout, out)
+			return nil
+		},
+	}
+	addJSON(list, g)
+	show := &cobra.Command{
+		Use: "show NAME", Short: "Print one secret", Args: cobra.ExactArgs(1),
+		Example: "  berth secret show postgres-password",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.loadProject(nil)
+			if err != nil {
+				return err
+			}
+			if err := knownSecret(p, args[0]); err != nil {
+				return err
+			}
+			v, err := p.sd.Secret(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, v)
+			return nil
+		},
+	}
+	rotate := &cobra.Command{
+		Use:   "rotate NAME",
+		Short: "Replace a secret and recreate the services that use it",
+		Long: `rotate makes a new value, stores it, and recreates the containers that
+receive it. For postgres-password the role's password is changed in the
+running server first (over its local socket), since PostgreSQL reads
+POSTGRES_PASSWORD only when it creates the cluster.`,
+		Example: "  berth secret rotate code-server-password",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			p, err := g.loadProject(nil)
+			if err != nil {
+				return err
+			}
+			if err := knownSecret(p, name); err != nil {
+				return err
+			}
+			users := secretUsers(p.st)[name]
+			nv, err := p.sd.RotateSecret(name)
+			if err != nil {
+				return err
+			}
+			if name == "postgres-password" {
+				if err := g.alterPostgresPassword(p, nv); err != nil {
+					return err
+				}
+			}
+			// Compile again: the new value changes the users' config hash.
+			p, err = g.loadProject(users)
+			if err != nil {
+				return err
+			}
+			return g.converge(p, runOptions{action: plan.ActionUp, record: true, command: "secret rotate " + name})
+		},
+	}
+	cmd.AddCommand(list, show, rotate)
+	return cmd
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// secretUsers maps each generated secret to the containers receiving it.
+func secretUsers(st *desired.State) map[string][]string {
+	out := map[string][]string{}
+	for _, c := range st.Containers {
+		for _, s := range c.Secrets {
+			out[s] = append(out[s], c.Spec.Name)
+		}
+	}
+	return out
+}
+
+func knownSecret(p *project, name string) error {
+	users := secretUsers(p.st)
+	if _, ok := users[name]; ok {
+		return nil
+	}
+	names := slices.Sorted(mapKeys(users))
+	hint := "no enabled service uses a generated secret"
+	if len(names) > 0 {
+		hint = "the config's secrets are: " + strings.Join(names, ", ")
+	}
+	return withHint(fmt.Errorf("no secret %q in this project", name), ExitFailure, hint)
+}
+
+// alterPostgresPassword sets the role's password in the running server
+// through its local socket, which trusts the container's own users, so
+// the old password is not needed.
+func (g *globals) alterPostgresPassword(p *project, pw string) error {
+	dc, err := findService(p, "dev", "postgres")
+	if err != nil {
+		return err
+	}
+	e, err := g.engine(p.cfg)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	user := envOf(dc.Spec, "POSTGRES_USER")
+	if user == "" {
+		user = "postgres"
+	}
+	oc, err := e.InspectContainer(g.ctx, dc.Spec.Name)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil // no cluster yet: it is created with the new password
+	}
+	if err != nil {
+		return g.engineError(err)
+	}
+	if oc.State != runtime.StateRunning {
+		return withHint(fmt.Errorf("%s is %s, so its password cannot be changed", dc.Spec.Name, oc.State), ExitFailure,
+			fmt.Sprintf("start it ('berth start %s') and rotate again", dc.Spec.Name))
+	}
+	sql := fmt.Sprintf("ALTER ROLE \"%s\" PASSWORD '%s';\n", strings.ReplaceAll(user, `"`, `""`), strings.ReplaceAll(pw, "'", "''"))
+	var out strings.Builder
+	var port uint16
+	if len(dc.Listen) > 0 {
+		port = dc.Listen[0]
+	}
+	cmdline := []string{"psql", "--no-password", "--username=" + user, "--dbname=postgres", "-v", "ON_ERROR_STOP=1", "-q"}
+	if port != 0 {
+		cmdline = append(cmdline, "--port="+strconv.Itoa(int(port)))
+	}
+	code, err := e.Exec(g.ctx, dc.Spec.Name, runtime.ExecOptions{
+		Cmd: cmdline, Stdin: strings.NewReader(sql), Stdout: &out, Stderr: &out,
+	})
+	if err != nil {
+		return g.engineError(err)
+	}
+	if code != 0 {
+		return withHint(fmt.Errorf("changing the password in %s: %s", dc.Spec.Name, strings.TrimSpace(out.String())), ExitFailure,
+			"the new value is stored; fix the cause and rotate again")
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func humanAge(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+}
+
+func newProxyCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "proxy",
+		Short: "Show or reload the dev proxy's Caddy configuration",
+		Long: `The dev proxy (Caddy) gives every enabled service of every kit a name,
+<service>.<kit>.localhost, and a path, /<kit>/<service>/, over HTTP on
+httpPort and HTTPS on httpsPort (Caddy's internal CA). Its configuration
+is made from berth.yaml and loaded through Caddy's admin API, on a socket
+in the proxy's data path; a reload keeps open connections.`,
+		Example: "  berth proxy routes\n  berth proxy config > caddy.json\n  berth proxy reload",
+	}
+	load := func() (*project, *desired.Container, error) {
+		p, err := g.loadProject(nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		c := proxy.Find(p.st)
+		if c == nil {
+			return nil, nil, withHint(errors.New("the dev proxy is not enabled"), ExitFailure, "enable it: dev.proxy.enable: true")
+		}
+		return p, c, nil
+	}
+	routes := &cobra.Command{
+		Use: "routes", Short: "List the names and paths the proxy serves", Args: cobra.NoArgs,
+		Example: "  berth proxy routes --json",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, c, err := load()
+			if err != nil {
+				return err
+			}
+			rs := proxy.Routes(p.st, c.Spec.Name)
+			if g.json {
+				if rs == nil {
+					rs = []proxy.Route{}
+				}
+				return g.printJSON(rs)
+			}
+			rows := [][]string{{"HOST", "PATH", "UPSTREAM"}}
+			for _, r := range rs {
+				rows = append(rows, []string{r.Host, r.Path, r.Upstream})
+			}
+			writeRows(g.stdout, rows)
+			return nil
+		},
+	}
+	addJSON(routes, g)
+	config := &cobra.Command{
+		Use: "config", Short: "Print the Caddy configuration (JSON) made from berth.yaml", Args: cobra.NoArgs,
+		Example: "  berth proxy config | jq .apps.http.servers",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, c, err := load()
+			if err != nil {
+				return err
+			}
+			httpPort, httpsPort := proxy.Ports(c)
+			b, err := proxy.Config(proxy.Routes(p.st, c.Spec.Name), httpPort, httpsPort)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, string(b))
+			return nil
+		},
+	}
+	var timeout time.Duration
+	reload := &cobra.Command{
+		Use:   "reload",
+		Short: "Write the configuration and load it into the running proxy",
+		Long: `reload writes the configuration where the proxy resumes from on its next
+start and, when it runs, loads it through the admin API without dropping
+connections.`,
+		Example: "  berth proxy reload",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, c, err := load()
+			if err != nil {
+				return err
+			}
+			if _, err := proxy.Prepare(p.st); err != nil {
+				return err
+			}
+			e, err := g.engine(p.cfg)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			oc, err := e.InspectContainer(g.ctx, c.Spec.Name)
+			if errors.Is(err, runtime.ErrNotFound) || (err == nil && oc.State != runtime.StateRunning) {
+				fmt.Fprintf(g.stderr, "berth: %s is not running; it starts with the new configuration\n", c.Spec.Name)
+				return nil
+			}
+			if err != nil {
+				return g.engineError(err)
+			}
+			rs, err := proxy.Sync(g.ctx, p.st, timeout)
+			if err != nil {
+				return withHint(err, ExitFailure, fmt.Sprintf("see the proxy's log: 'berth logs %s'", c.Spec.Name))
+			}
+			fmt.Fprintf(g.stderr, "berth: %s: %d routes loaded\n", c.Spec.Name, len(rs))
+			return nil
+		},
+	}
+	reload.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the proxy's admin API")
+	cmd.AddCommand(routes, config, reload)
+	return cmd
+}

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -625,4 +628,60 @@ func TestHelper(t *testing.T) {
 		_, err = r.Restore(context.Background(), newStub(t), os.Getenv("BERTH_HELPER_ID"), []Target{tg}, opts)
 	}
 	t.Fatalf("the run ended without reaching %s: %v", point, err)
+}
+
+// TestModelNames saves an Ollama models path as the names the running
+// Ollama lists, and restore leaves the path alone and reports the names.
+func TestModelNames(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/tags" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, `{"models":[{"name":"tiny:latest","size":500000},{"name":"qwen2.5:0.5b"}]}`)
+	}))
+	defer srv.Close()
+	ap := netip.MustParseAddrPort(strings.TrimPrefix(srv.URL, "http://"))
+	models := filepath.Join(t.TempDir(), "models")
+	fill(t, models)
+	before := tree(t, models)
+	c := desired.Container{Kit: "ml", Service: "ollama", Spec: runtime.ContainerSpec{Name: "ml-ollama"},
+		Address: ap.Addr(), Listen: []uint16{ap.Port()},
+		DataPaths: []desired.DataPath{{Option: "ml.ollama.modelsPath", Host: models, Target: "/root/.ollama/models"}}}
+	st := &desired.State{Containers: []desired.Container{c}}
+	if tg := Targets(st, false); len(tg) != 1 || tg[0].ModelNames {
+		t.Fatalf("without the option: %+v", tg)
+	}
+	tg := Targets(st, true)
+	if len(tg) != 1 || !tg[0].ModelNames {
+		t.Fatalf("with the option: %+v", tg)
+	}
+	r := newRepo(t)
+	eng := newStub(t, "ml-ollama")
+	res, err := r.Backup(t.Context(), eng, tg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Manifest.Services[0]
+	if strings.Join(s.Models, ",") != "qwen2.5:0.5b,tiny:latest" || !s.Paths[0].ModelNames || len(s.Paths[0].Files) != 0 || s.Stopped {
+		t.Errorf("service: %+v", s)
+	}
+	if res.Stored != 0 || len(eng.events) != 0 {
+		t.Errorf("stored %d bytes, engine calls %v", res.Stored, eng.events)
+	}
+	os.WriteFile(filepath.Join(models, "empty"), []byte("changed"), 0o644)
+	before = tree(t, models)
+	rr, err := r.Restore(t.Context(), eng, res.Manifest.ID, tg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tree(t, models); got != before {
+		t.Errorf("restore of model names changed the models path")
+	}
+	if len(eng.events) != 0 {
+		t.Errorf("restoring nothing touched the service: %v", eng.events)
+	}
+	if strings.Join(rr.Services[0].Models, ",") != "qwen2.5:0.5b,tiny:latest" {
+		t.Errorf("restore result: %+v", rr.Services[0])
+	}
 }

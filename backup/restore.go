@@ -165,6 +165,9 @@ func (r *Repo) restoreService(ctx context.Context, eng Engine, m *Manifest, t Ta
 		}
 	}
 	opts.hook("restore-staged")
+	if len(work) == 0 {
+		return rs, nil // nothing to put in place: leave the service alone
+	}
 
 	running := false
 	if ctr, err := eng.InspectContainer(ctx, name); err == nil {

@@ -291,7 +291,8 @@ func (b *backupRun) service(ctx context.Context, t Target) (Service, error) {
 // the repository.
 func (b *backupRun) copyPath(p desired.DataPath, ctr string) (Path, error) {
 	out := Path{Option: p.Option, Host: p.Host, Target: p.Target, Files: []File{}}
-	files, total, err := scan(p.Host, func(msg string) { b.opts.emit(Event{Kind: EventWarning, Container: ctr, Path: p.Host, Msg: msg}) })
+	root := realPath(p.Host)
+	files, total, err := scan(root, func(msg string) { b.opts.emit(Event{Kind: EventWarning, Container: ctr, Path: p.Host, Msg: msg}) })
 	if errors.Is(err, fs.ErrNotExist) {
 		out.Missing = true
 		b.opts.emit(Event{Kind: EventWarning, Container: ctr, Path: p.Host, Msg: "data path does not exist; nothing to copy"})
@@ -307,7 +308,7 @@ func (b *backupRun) copyPath(p desired.DataPath, ctr string) (Path, error) {
 		if f.Type != TypeFile {
 			continue
 		}
-		full := filepath.Join(p.Host, filepath.FromSlash(f.Path))
+		full := filepath.Join(root, filepath.FromSlash(f.Path))
 		sum, err := hashFile(full, f.Size)
 		if err != nil {
 			return out, err
@@ -325,6 +326,16 @@ func (b *backupRun) copyPath(p desired.DataPath, ctr string) (Path, error) {
 	}
 	out.Files = files
 	return out, nil
+}
+
+// realPath resolves the links in a data path, so that a data path that
+// links to another disk is copied, and swapped on restore, where its
+// content is.
+func realPath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
 }
 
 // scan lists root and everything under it in lexical order. Sockets,

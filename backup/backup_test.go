@@ -277,6 +277,40 @@ func TestRestoreRollsBack(t *testing.T) {
 	}
 }
 
+// TestLinkedDataPath backs up and restores a data path that is a link to
+// the directory holding the data: the link stays, the content is swapped
+// where it lives.
+func TestLinkedDataPath(t *testing.T) {
+	tmp := t.TempDir()
+	real := filepath.Join(tmp, "disk", "notes")
+	fill(t, real)
+	link := filepath.Join(tmp, "notes")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	want := tree(t, real)
+	r := newRepo(t)
+	eng := newStub(t)
+	tg := target("lab-notes", link)
+	res, err := r.Backup(t.Context(), eng, []Target{tg}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := res.Manifest.Totals(); files != 6 {
+		t.Fatalf("backed up %d files through the link", files)
+	}
+	os.RemoveAll(filepath.Join(real, "notebooks"))
+	if _, err := r.Restore(t.Context(), eng, res.Manifest.ID, []Target{tg}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := os.Readlink(link); err != nil || l != real {
+		t.Errorf("the link is now %q, %v", l, err)
+	}
+	if got := tree(t, real); got != want {
+		t.Errorf("restored tree differs:\n got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestRestoreIntoMissingPath(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	fill(t, data)

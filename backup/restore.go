@@ -113,6 +113,7 @@ func (r *Repo) restoreService(ctx context.Context, eng Engine, m *Manifest, t Ta
 		}
 	}
 	begin := func(host string) (*staged, error) {
+		host = realPath(host)
 		w := &staged{host: host, dir: restoreDir(host), j: &journal{Backup: m.ID, Container: name}}
 		if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
 			return nil, err
@@ -581,36 +582,37 @@ func recoverTarget(ctx context.Context, eng Engine, t Target, opts *Options) err
 	}
 	start := false
 	for _, dp := range c.DataPaths {
-		dir := restoreDir(dp.Host)
+		host := realPath(dp.Host)
+		dir := restoreDir(host)
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		j, err := readJournal(dir)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("recovering %s: %w", dp.Host, err)
+			return fmt.Errorf("recovering %s: %w", host, err)
 		}
 		if j != nil {
 			if j.Swapping {
-				cur, err := inode(dp.Host)
+				cur, err := inode(host)
 				if err != nil {
 					return err
 				}
 				if cur != j.OrigIno || j.OrigMissing && cur != 0 {
 					// The service may run on the restored content.
 					if err := eng.StopContainer(ctx, name, stopTimeout(c)); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-						return fmt.Errorf("recovering %s: stopping %s: %w", dp.Host, name, err)
+						return fmt.Errorf("recovering %s: stopping %s: %w", host, name, err)
 					}
 				}
-				if err := swapBack(dp.Host, dir, j); err != nil {
-					return fmt.Errorf("recovering %s: %w (the previous content is kept in %s)", dp.Host, err, dir)
+				if err := swapBack(host, dir, j); err != nil {
+					return fmt.Errorf("recovering %s: %w (the previous content is kept in %s)", host, err, dir)
 				}
 			}
 			start = start || j.Stopped
 		}
 		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("recovering %s: %w", dp.Host, err)
+			return fmt.Errorf("recovering %s: %w", host, err)
 		}
-		opts.emit(Event{Kind: EventRecover, Container: name, Path: dp.Host, Msg: "an interrupted restore was undone"})
+		opts.emit(Event{Kind: EventRecover, Container: name, Path: host, Msg: "an interrupted restore was undone"})
 	}
 	if start {
 		if err := eng.StartContainer(ctx, name); err != nil && !errors.Is(err, runtime.ErrNotFound) {

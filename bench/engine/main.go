@@ -31,7 +31,6 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,7 +67,6 @@ var (
 type variant struct {
 	key   string
 	title string
-	slot  int // third octet of the workload's subnet
 	up    func(ctx context.Context, w Workload) (time.Duration, error)
 }
 
@@ -77,8 +75,10 @@ type bench struct {
 	dir     string
 	image   string
 	subnet  netip.Prefix
-	par     int // apply parallelism the floor matches
-	all     []Workload
+	par     int                          // apply parallelism the floor matches
+	seq     int                          // workloads made so far
+	used    map[int]bool                 // third octets of /24s taken in the subnet
+	leaked  []string                     // networks the engine would not remove
 	results map[string]map[int][]float64 // variant → N → seconds
 	noop    map[string][]float64         // variant → seconds
 	libRuns map[int][]libRun
@@ -136,44 +136,49 @@ func run(ctx context.Context) error {
 	}
 	b := &bench{c: c, dir: dir, image: image, subnet: subnet, par: *flagParallel,
 		results: map[string]map[int][]float64{}, noop: map[string][]float64{},
-		libRuns: map[int][]libRun{}, profile: map[int]bool{}}
+		libRuns: map[int][]libRun{}, used: map[int]bool{}, profile: map[int]bool{}}
 	if b.par == 0 {
 		b.par = applyDefaultParallel
 	}
 
-	variants := []variant{{key: "lib", title: "berth (lib)", slot: 1, up: b.libUp}}
+	variants := []variant{{key: "lib", title: "berth (lib)", up: b.libUp}}
 	if *flagBerth != "" {
-		variants = append(variants, variant{key: "cli", title: "berth (cli)", slot: 2, up: b.cliUp})
+		variants = append(variants, variant{key: "cli", title: "berth (cli)", up: b.cliUp})
 	}
 	if *flagCompose != "" {
-		variants = append(variants, variant{key: "compose", title: "compose", slot: 3, up: b.composeUp})
+		variants = append(variants, variant{key: "compose", title: "compose", up: b.composeUp})
 	}
 	variants = append(variants,
-		variant{key: "floor", title: fmt.Sprintf("floor (P=%d)", b.par), slot: 4, up: b.floorUp(b.par)},
-		variant{key: "floorall", title: "floor (P=N)", slot: 5, up: b.floorUp(0)},
+		variant{key: "floor", title: fmt.Sprintf("floor (P=%d)", b.par), up: b.floorUp(b.par)},
+		variant{key: "floorall", title: "floor (P=N)", up: b.floorUp(0)},
 	)
-	noops := []variant{{key: "lib", title: "berth (lib)", slot: 6, up: b.libUp}}
+	noops := []variant{{key: "lib", title: "berth (lib)", up: b.libUp}}
 	if *flagBerth != "" {
-		noops = append(noops, variant{key: "cli", title: "berth (cli)", slot: 7, up: b.cliUp})
+		noops = append(noops, variant{key: "cli", title: "berth (cli)", up: b.cliUp})
 	}
 	if *flagCompose != "" {
-		noops = append(noops, variant{key: "compose", title: "compose", slot: 8, up: b.composeUp})
-	}
-	for _, v := range append(slices.Clone(variants), noops...) {
-		for _, n := range append(slices.Clone(ns), *flagNoopN) {
-			b.all = append(b.all, b.workload(v, n))
-		}
+		noops = append(noops, variant{key: "compose", title: "compose", up: b.composeUp})
 	}
 	// Whatever an interrupted run left goes first, and everything at the end.
-	if err := b.sweep(context.Background()); err != nil {
+	if err := b.sweep(ctx); err != nil {
 		return err
 	}
-	defer b.sweep(context.Background())
+	defer func() {
+		if err := b.sweep(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
+		for _, n := range b.leaked {
+			fmt.Fprintf(os.Stderr, "bench: network %s keeps stale endpoints (moby#42119) and could not be removed; a restart of the Docker daemon clears it\n", n)
+		}
+	}()
 
+	if len(b.leaked) > 0 {
+		fmt.Fprintf(os.Stderr, "bench: %d network(s) in %s are stuck with stale endpoints (moby#42119); their /24s are skipped\n", len(b.leaked), b.subnet)
+	}
 	fmt.Fprintf(os.Stderr, "bench: docker API %s, image %s, reps %d, workdir %s\n", ping.APIVersion, image, *flagReps, dir)
 	// A warm-up of each tool, not counted: page cache, daemon caches.
 	for _, v := range variants {
-		if err := b.retry(ctx, "warm-up", func() error { return b.measure(ctx, v, b.workload(v, min(5, ns[0]))) }); err != nil {
+		if err := b.retry(ctx, "warm-up", func() error { return b.measure(ctx, v, min(5, ns[0])) }); err != nil {
 			return fmt.Errorf("warm-up of %s: %w", v.title, err)
 		}
 	}
@@ -182,10 +187,9 @@ func run(ctx context.Context) error {
 		for rep := range *flagReps {
 			for i := range variants {
 				v := variants[(i+rep)%len(variants)]
-				w := b.workload(v, n)
 				b.profile[n] = *flagProfile != "" && rep == 0 && v.key == "lib"
 				start := time.Now()
-				if err := b.retry(ctx, fmt.Sprintf("%s, N=%d", v.title, n), func() error { return b.measure(ctx, v, w) }); err != nil {
+				if err := b.retry(ctx, fmt.Sprintf("%s, N=%d", v.title, n), func() error { return b.measure(ctx, v, n) }); err != nil {
 					return err
 				}
 				fmt.Fprintf(os.Stderr, "bench: N=%d rep %d %-12s %.2fs\n", n, rep+1, v.title, time.Since(start).Seconds())
@@ -195,7 +199,7 @@ func run(ctx context.Context) error {
 	}
 	b.counted = false
 	for _, v := range noops {
-		if err := b.retry(ctx, "no-op "+v.title, func() error { return b.measureNoop(ctx, v, b.workload(v, *flagNoopN)) }); err != nil {
+		if err := b.retry(ctx, "no-op "+v.title, func() error { return b.measureNoop(ctx, v, *flagNoopN) }); err != nil {
 			return err
 		}
 	}
@@ -222,21 +226,57 @@ func appendN(m map[int][]float64, n int, v float64) map[int][]float64 {
 	return m
 }
 
-func (b *bench) workload(v variant, n int) Workload {
+// workload returns a fresh workload for v: a name and a /24 of its own.
+// A network the engine fails to remove (stale endpoints, moby#42119) then
+// blocks nothing that comes after it.
+func (b *bench) workload(v variant, n int) (Workload, error) {
+	b.seq++
 	a := b.subnet.Masked().Addr().As4()
-	a[2] += byte(v.slot)
-	return Workload{Name: "bb" + v.key + strconv.Itoa(n), N: n, Subnet: netip.PrefixFrom(netip.AddrFrom4(a), 24), Image: b.image}
+	for oct := 1; oct < 255; oct++ {
+		if b.used[oct] {
+			continue
+		}
+		b.used[oct] = true
+		a[2] = byte(oct)
+		return Workload{Name: fmt.Sprintf("bb%s%d-%d", v.key, n, b.seq), N: n, Subnet: netip.PrefixFrom(netip.AddrFrom4(a), 24), Image: b.image}, nil
+	}
+	return Workload{}, fmt.Errorf("no free /24 left in %s", b.subnet)
 }
 
+// sweep removes every container with the bench label and every network
+// in the benchmark's subnet, and marks the /24s still taken as used.
 func (b *bench) sweep(ctx context.Context) error {
 	if err := b.waitEngine(ctx); err != nil {
 		return err
 	}
-	var errs []error
-	for _, w := range b.all {
-		errs = append(errs, cleanup(ctx, b.c, w))
+	res, err := b.c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", benchLabel)})
+	if err != nil {
+		return fmt.Errorf("sweeping: %w", err)
 	}
-	return errors.Join(errs...)
+	var ids []string
+	for _, s := range res.Items {
+		ids = append(ids, s.ID)
+	}
+	if err := removeContainers(ctx, b.c, ids); err != nil {
+		return fmt.Errorf("sweeping: %w", err)
+	}
+	nets, err := b.c.NetworkList(ctx, client.NetworkListOptions{})
+	if err != nil {
+		return fmt.Errorf("sweeping: %w", err)
+	}
+	b.leaked = nil
+	for _, n := range nets.Items {
+		for _, cfg := range n.IPAM.Config {
+			if !b.subnet.Overlaps(cfg.Subnet) {
+				continue
+			}
+			if _, err := b.c.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+				b.leaked = append(b.leaked, n.Name)
+				b.used[int(cfg.Subnet.Addr().As4()[2])] = true
+			}
+		}
+	}
+	return nil
 }
 
 // waitEngine waits for the engine to answer: on a shared machine another
@@ -272,11 +312,18 @@ func (b *bench) retry(ctx context.Context, what string, f func() error) error {
 	return err
 }
 
-// measure times one first up of w with v, checks it and removes it.
-func (b *bench) measure(ctx context.Context, v variant, w Workload) error {
-	if err := cleanup(ctx, b.c, w); err != nil {
+// measure times one first up of n containers with v, checks it and
+// removes it.
+func (b *bench) measure(ctx context.Context, v variant, n int) (err error) {
+	w, err := b.workload(v, n)
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if cerr := b.cleanup(context.Background(), w); err == nil {
+			err = cerr
+		}
+	}()
 	d, err := v.up(ctx, w)
 	if err != nil {
 		return fmt.Errorf("%s, N=%d: %w", v.title, w.N, err)
@@ -285,16 +332,17 @@ func (b *bench) measure(ctx context.Context, v variant, w Workload) error {
 		return fmt.Errorf("%s, N=%d: %w", v.title, w.N, err)
 	}
 	b.last = d.Seconds()
-	return cleanup(ctx, b.c, w)
+	return nil
 }
 
 // measureNoop brings w up once, then times repeated ups that have nothing
 // to do.
-func (b *bench) measureNoop(ctx context.Context, v variant, w Workload) error {
-	if err := cleanup(ctx, b.c, w); err != nil {
+func (b *bench) measureNoop(ctx context.Context, v variant, n int) error {
+	w, err := b.workload(v, n)
+	if err != nil {
 		return err
 	}
-	defer cleanup(context.Background(), b.c, w)
+	defer b.cleanup(context.Background(), w)
 	if _, err := v.up(ctx, w); err != nil {
 		return fmt.Errorf("no-op %s: first up: %w", v.title, err)
 	}

@@ -356,6 +356,29 @@ func TestDedupe(t *testing.T) {
 	if _, err := os.Stat(r.packPath(second.Manifest.ID)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("an unchanged tree made a pack")
 	}
+	if first.Reused != 0 || second.Reused != 6 {
+		t.Errorf("files taken unread from the previous backup: %d, then %d; want 0, then 6", first.Reused, second.Reused)
+	}
+	rehashed, err := r.Backup(ctx, eng, []Target{tg}, Options{Rehash: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rehashed.Reused != 0 || rehashed.Stored != 0 {
+		t.Errorf("--rehash: %d files reused, %d bytes stored", rehashed.Reused, rehashed.Stored)
+	}
+	// A write that keeps the size and puts the mtime back still changes
+	// the ctime: the file is read again and its new content stored.
+	sneaky := filepath.Join(data, "notebooks", "deep", "same1")
+	info, _ := os.Stat(sneaky)
+	os.WriteFile(sneaky, []byte("SAME CONTENT"), 0o600)
+	os.Chtimes(sneaky, info.ModTime(), info.ModTime())
+	sneaked, err := r.Backup(ctx, eng, []Target{tg}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sneaked.Reused != 5 || countEntries(t, r, sneaked.Manifest.ID) != 1 {
+		t.Errorf("a same-size, same-mtime change: %d files reused, want 5", sneaked.Reused)
+	}
 	os.WriteFile(filepath.Join(data, "notebooks", "a.ipynb"), []byte(`{"cells": [1]}`), 0o644)
 	third, err := r.Backup(ctx, eng, []Target{tg}, Options{})
 	if err != nil {

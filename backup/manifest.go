@@ -105,6 +105,12 @@ type File struct {
 	SHA256 string    `json:"sha256,omitempty"`
 	Pack   string    `json:"pack,omitempty"` // the pack holding the content
 	Link   string    `json:"link,omitempty"`
+	// Ino and CTime identify the file's version on disk: a later backup
+	// that finds the same inode, size, mtime and ctime takes the hash
+	// from here instead of reading the file again. Any write changes the
+	// ctime, and no tool can set it back.
+	Ino   uint64    `json:"ino,omitempty"`
+	CTime time.Time `json:"ctime,omitzero"`
 }
 
 // Totals counts the files and bytes the backup describes.

@@ -113,6 +113,7 @@ func newBackupCmd(g *globals) *cobra.Command {
 		to         string
 		ret        backup.Retention
 		modelNames bool
+		rehash     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "backup [TARGET...]",
@@ -127,7 +128,9 @@ A repository (default: the state directory's backups, or --to DIR) keeps
 one manifest per backup, with the size, owner, mode, time and sha256 of
 every file, berth's version and the config generation, and packs of
 zstd-compressed content. A content already in the repository is not stored
-again, so backing up unchanged files costs little more than a manifest.
+again, and a file with the same inode, size, mtime and ctime as in the
+previous backup is not even read again (--rehash reads everything), so
+backing up unchanged files costs little more than a manifest.
 
 The new backup's ID is printed on stdout. --keep-last and --keep-daily
 prune older backups afterwards.`,
@@ -179,7 +182,7 @@ prune older backups afterwards.`,
 			pr := newBackupProgress(g.stderr, isTerminal(g.stderr))
 			res, err := r.Backup(g.ctx, e, targets, backup.Options{
 				Project: p.cfg.Project, BerthVersion: backupVersion(), Generation: gen,
-				Events: pr.event, Retention: ret, Hook: g.pauseHook(),
+				Events: pr.event, Retention: ret, Hook: g.pauseHook(), Rehash: rehash,
 			})
 			pr.close()
 			if err != nil {
@@ -202,6 +205,7 @@ prune older backups afterwards.`,
 	cmd.PersistentFlags().StringVar(&to, "to", "", "backup repository directory (default: <state dir>/backups)")
 	cmd.Flags().IntVar(&ret.KeepLast, "keep-last", 0, "afterwards, keep only the newest N backups (and those --keep-daily keeps)")
 	cmd.Flags().IntVar(&ret.KeepDaily, "keep-daily", 0, "afterwards, keep the newest backup of each of the last N days with backups")
+	cmd.Flags().BoolVar(&rehash, "rehash", false, "read and hash every file, also those unchanged (same inode, size, mtime and ctime) since the previous backup")
 	cmd.Flags().BoolVar(&modelNames, "models-as-names", false, "save Ollama's models as the list of their names, to pull again, not as files")
 	addJSON(cmd, g)
 	cmd.AddCommand(newBackupListCmd(g, &to), newBackupVerifyCmd(g, &to), newBackupPruneCmd(g, &to))
@@ -227,6 +231,7 @@ type backupEntryJSON struct {
 	Bytes        int64               `json:"bytes"`
 	Services     []backupServiceJSON `json:"services"`
 	Stored       *int64              `json:"stored,omitempty"`
+	Reused       *int                `json:"reused,omitempty"`
 	Removed      []string            `json:"removed,omitempty"`
 	Error        string              `json:"error,omitempty"`
 }
@@ -242,6 +247,7 @@ func backupJSON(m *backup.Manifest, res *backup.Result) backupEntryJSON {
 	}
 	if res != nil {
 		out.Stored = &res.Stored
+		out.Reused = &res.Reused
 		out.Removed = res.Removed
 	}
 	return out

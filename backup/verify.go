@@ -89,7 +89,7 @@ func (r *Repo) Verify(ctx context.Context, id string, events func(Event)) (*Veri
 			}
 			done += n
 			if events != nil {
-				events(Event{Kind: EventProgress, Path: pid, Done: done, Total: res.Bytes})
+				events(Event{Kind: EventProgress, Container: id, Path: "pack " + pid, Done: done, Total: res.Bytes})
 			}
 			if got := hex.EncodeToString(h.Sum(nil)); got != name {
 				res.Problems = append(res.Problems, fmt.Sprintf("pack %s: content %s reads back as %s (%s)", pid, short(name), short(got), need[pid][name][0]))

@@ -327,7 +327,9 @@ Exit codes: 0 intact, 1 damaged or unreadable.`,
 			if err != nil {
 				return err
 			}
-			res, err := r.Verify(g.ctx, id, nil)
+			pr := newBackupProgress(g.stderr, isTerminal(g.stderr))
+			res, err := r.Verify(g.ctx, id, pr.event)
+			pr.close()
 			if g.json && res != nil {
 				if perr := g.printJSON(res); perr != nil {
 					return perr

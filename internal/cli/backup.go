@@ -63,16 +63,20 @@ func backupID(r *backup.Repo, id string) (string, error) {
 
 // backupError adds hints to the backup library's errors.
 func (g *globals) backupError(r *backup.Repo, err error) error {
+	return g.backupErrorHint(r, err, "nothing was restored or changed; pick another backup from 'berth backup list'")
+}
+
+// backupErrorHint is backupError with corruptHint for a damaged backup.
+func (g *globals) backupErrorHint(r *backup.Repo, err error, corruptHint string) error {
 	var ce *backup.CorruptError
 	switch {
 	case errors.As(err, &ce):
 		for _, p := range ce.Problems {
 			fmt.Fprintf(g.stderr, "berth: problem: %s\n", p)
 		}
-		return withHint(fmt.Errorf("backup %s is corrupt: %s", ce.ID, backupPlural(len(ce.Problems), "problem")), ExitFailure,
-			"nothing was restored or changed; pick another backup from 'berth backup list'")
+		return withHint(fmt.Errorf("backup %s is corrupt: %s", ce.ID, backupPlural(len(ce.Problems), "problem")), ExitFailure, corruptHint)
 	case errors.Is(err, backup.ErrCorrupt):
-		return withHint(err, ExitFailure, "nothing was restored or changed; pick another backup from 'berth backup list'")
+		return withHint(err, ExitFailure, corruptHint)
 	case errors.Is(err, backup.ErrNotFound):
 		return withHint(err, ExitFailure, fmt.Sprintf("'berth backup list' shows the backups in %s; --to DIR picks another repository", r.Dir))
 	case err != nil && strings.Contains(err.Error(), "another berth is using it"):
@@ -340,7 +344,7 @@ Exit codes: 0 intact, 1 damaged or unreadable.`,
 				return nil
 			}
 			if err != nil {
-				return g.backupError(r, err)
+				return g.backupErrorHint(r, err, "this backup cannot be restored; take a new one with 'berth backup', and check the disk "+r.Dir+" is on")
 			}
 			fmt.Fprintf(g.stderr, "berth: backup %s is intact: %s, %s, %s\n", id, backupPlural(res.Files, "file"), sizeText(res.Bytes), backupPlural(res.Packs, "pack"))
 			return nil

@@ -566,8 +566,16 @@ func (r *Repo) Recover(ctx context.Context, eng Engine, targets []Target, opts O
 	if err := r.restartStopped(ctx, eng, &opts); err != nil {
 		return err
 	}
+	return RecoverRestores(ctx, eng, targets, opts.Events)
+}
+
+// RecoverRestores undoes the restores of targets' data paths that were cut
+// off, without a repository: what `berth up` can run before it starts
+// services, so that none starts on a restore that was never confirmed.
+func RecoverRestores(ctx context.Context, eng Engine, targets []Target, events func(Event)) error {
+	opts := &Options{Events: events}
 	for _, t := range targets {
-		if err := recoverTarget(ctx, eng, t, &opts); err != nil {
+		if err := recoverTarget(ctx, eng, t, opts); err != nil {
 			return err
 		}
 	}

@@ -129,6 +129,7 @@ func fill(t testing.TB, dir string) {
 	must(os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\necho hi\n"), 0o755))
 	must(syscall.Chmod(filepath.Join(dir, "run.sh"), 0o4755))
 	must(os.Symlink("notebooks/a.ipynb", filepath.Join(dir, "link")))
+	must(os.WriteFile(filepath.Join(dir, "..dotdot"), []byte("a name that starts with two dots"), 0o644))
 	must(os.Chmod(filepath.Join(dir, "notebooks", "deep"), 0o750))
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
 	must(filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -208,7 +209,7 @@ func TestBackupRestoreByteForByte(t *testing.T) {
 	if got := strings.Join(eng.events, ","); got != "stop lab-notes,start lab-notes" {
 		t.Errorf("engine calls: %s", got)
 	}
-	if files, bytes := m.Totals(); files != 6 || bytes != 3<<20+13+12+12+18 {
+	if files, bytes := m.Totals(); files != 7 || bytes != 3<<20+13+12+12+18+32 {
 		t.Errorf("totals: %d files, %d bytes", files, bytes)
 	}
 	if !strings.Contains(strings.Join(kinds, ","), "progress") {
@@ -230,7 +231,7 @@ func TestBackupRestoreByteForByte(t *testing.T) {
 	if got := tree(t, data); got != want {
 		t.Errorf("restored tree differs:\n got:\n%s\nwant:\n%s", got, want)
 	}
-	if !rr.Services[0].Started || rr.Services[0].Files != 6 {
+	if !rr.Services[0].Started || rr.Services[0].Files != 7 {
 		t.Errorf("restore result: %+v", rr.Services[0])
 	}
 	if got := strings.Join(eng.events, ","); got != "stop lab-notes,start lab-notes" {
@@ -296,7 +297,7 @@ func TestLinkedDataPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if files, _ := res.Manifest.Totals(); files != 6 {
+	if files, _ := res.Manifest.Totals(); files != 7 {
 		t.Fatalf("backed up %d files through the link", files)
 	}
 	os.RemoveAll(filepath.Join(real, "notebooks"))
@@ -342,9 +343,9 @@ func TestDedupe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Equal contents at two paths are stored once: 5 distinct contents.
-	if n := countEntries(t, r, first.Manifest.ID); n != 5 {
-		t.Errorf("first pack has %d entries, want 5", n)
+	// Equal contents at two paths are stored once: 6 distinct contents.
+	if n := countEntries(t, r, first.Manifest.ID); n != 6 {
+		t.Errorf("first pack has %d entries, want 6", n)
 	}
 	second, err := r.Backup(ctx, eng, []Target{tg}, Options{})
 	if err != nil {
@@ -356,8 +357,8 @@ func TestDedupe(t *testing.T) {
 	if _, err := os.Stat(r.packPath(second.Manifest.ID)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("an unchanged tree made a pack")
 	}
-	if first.Reused != 0 || second.Reused != 6 {
-		t.Errorf("files taken unread from the previous backup: %d, then %d; want 0, then 6", first.Reused, second.Reused)
+	if first.Reused != 0 || second.Reused != 7 {
+		t.Errorf("files taken unread from the previous backup: %d, then %d; want 0, then 7", first.Reused, second.Reused)
 	}
 	rehashed, err := r.Backup(ctx, eng, []Target{tg}, Options{Rehash: true})
 	if err != nil {
@@ -376,8 +377,8 @@ func TestDedupe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sneaked.Reused != 5 || countEntries(t, r, sneaked.Manifest.ID) != 1 {
-		t.Errorf("a same-size, same-mtime change: %d files reused, want 5", sneaked.Reused)
+	if sneaked.Reused != 6 || countEntries(t, r, sneaked.Manifest.ID) != 1 {
+		t.Errorf("a same-size, same-mtime change: %d files reused, want 6", sneaked.Reused)
 	}
 	os.WriteFile(filepath.Join(data, "notebooks", "a.ipynb"), []byte(`{"cells": [1]}`), 0o644)
 	third, err := r.Backup(ctx, eng, []Target{tg}, Options{})

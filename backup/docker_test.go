@@ -149,7 +149,7 @@ func TestEndToEnd(t *testing.T) {
 	if s := m.Services[0]; s.Dump == nil || s.Stopped || s.Dump.Size < 1000 {
 		t.Fatalf("postgres: %+v", s)
 	}
-	if s := m.Services[1]; !s.Stopped || len(s.Paths) != 1 || len(s.Paths[0].Files) != 11 {
+	if s := m.Services[1]; !s.Stopped || len(s.Paths) != 1 || len(s.Paths[0].Files) != 12 {
 		t.Fatalf("notebooks: %+v", s)
 	}
 	for _, name := range []string{pgName, prefix + "ml-jupyter"} {

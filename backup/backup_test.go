@@ -446,6 +446,14 @@ func TestCorruption(t *testing.T) {
 		{"manifest checksum lost", func(t *testing.T, r *Repo, m *Manifest) {
 			os.Remove(r.path("manifests", m.ID+".sha256"))
 		}, "reading manifest checksum"},
+		{"entry leaves the data path", func(t *testing.T, r *Repo, m *Manifest) {
+			// A manifest rewritten with a valid checksum whose entry
+			// points outside the data path.
+			m.Services[0].Paths[0].Files[1].Path = "../escaped"
+			if err := r.writeManifest(m); err != nil {
+				t.Fatal(err)
+			}
+		}, "leaves the data path"},
 		{"content swapped", func(t *testing.T, r *Repo, m *Manifest) {
 			// A manifest that is consistent with its checksum but names
 			// a content the pack does not hold.

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -148,6 +149,38 @@ func (m *Manifest) blobs(fn func(where string, f *File)) {
 			fn(s.Container+": pg_dumpall output", s.Dump)
 		}
 	}
+}
+
+// problems lists what makes the manifest unusable though its checksum
+// holds: entries outside their data path, unknown types, contents without
+// a hash or a pack, an entry listed twice.
+func (m *Manifest) problems() []string {
+	var out []string
+	for _, s := range m.Services {
+		for _, p := range s.Paths {
+			seen := map[string]bool{}
+			for _, f := range p.Files {
+				where := s.Container + ":" + p.Host + "/" + f.Path
+				if c := path.Clean(f.Path); path.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") || c != f.Path {
+					out = append(out, fmt.Sprintf("entry %s leaves the data path", where))
+				}
+				if seen[f.Path] {
+					out = append(out, fmt.Sprintf("entry %s is listed twice", where))
+				}
+				seen[f.Path] = true
+				switch f.Type {
+				case TypeDir, TypeSymlink:
+				case TypeFile:
+					if len(f.SHA256) != 64 || f.Pack == "" {
+						out = append(out, fmt.Sprintf("entry %s has no content hash or pack", where))
+					}
+				default:
+					out = append(out, fmt.Sprintf("entry %s has unknown type %q", where, f.Type))
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Containers lists the containers the backup holds.

@@ -287,6 +287,7 @@ func (r *Repo) extract(ctx context.Context, p Path, packs map[string]Pack, dir s
 	need := map[string]map[string][]string{} // pack → content → destinations
 	var total int64
 	for _, f := range entries {
+		// Verify refused such entries already; this guards the writes.
 		if c := path.Clean(f.Path); path.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") || c != f.Path {
 			return 0, 0, fmt.Errorf("entry %q leaves the data path: %w", f.Path, ErrCorrupt)
 		}

@@ -54,6 +54,7 @@ func (r *Repo) Verify(ctx context.Context, id string, events func(Event)) (*Veri
 		return nil, err
 	}
 	res.Files, res.Bytes = m.Totals()
+	res.Problems = append(res.Problems, m.problems()...)
 	// need maps each pack to the contents read from it and where they go.
 	need := map[string]map[string][]string{}
 	m.blobs(func(where string, f *File) {

@@ -80,7 +80,7 @@ func List(cfg *config.Config) []Alias {
 type Options struct {
 	// Berth is the command that runs berth (default "berth").
 	Berth string
-	// ConfigFile, when set, is passed with -f so the functions work from
+	// ConfigFile, when set, is passed with --file so the functions work from
 	// any directory.
 	ConfigFile string
 }
@@ -93,7 +93,7 @@ func Script(cfg *config.Config, shell string, opts Options) (string, error) {
 	}
 	base := []string{quote(berth)}
 	if opts.ConfigFile != "" {
-		base = append(base, "-f", quote(opts.ConfigFile))
+		base = append(base, "--file", quote(opts.ConfigFile))
 	}
 	prefix := strings.Join(base, " ")
 	var b strings.Builder

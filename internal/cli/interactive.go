@@ -1,0 +1,669 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/voidnxlabs/berth/config"
+	"github.com/voidnxlabs/berth/runtime"
+)
+
+func init() {
+	register(newExecCmd)
+	register(newEnterCmd)
+	register(newLogsCmd)
+}
+
+// oneContainer resolves NAME (a container or kit/service) to exactly one
+// container of the config.
+func (g *globals) oneContainer(name string) (*config.Config, string, error) {
+	cfg, err := g.load()
+	if err != nil {
+		return nil, "", err
+	}
+	sel, err := cfg.Select([]string{name})
+	if err != nil {
+		return nil, "", targetError(err)
+	}
+	if len(sel) != 1 {
+		var names []string
+		for _, s := range sel {
+			names = append(names, s.Container)
+		}
+		hint := "name one container: " + strings.Join(names, ", ")
+		if len(names) == 0 {
+			hint = "enable a service of it and run 'berth up'"
+		}
+		return nil, "", withHint(fmt.Errorf("%q names %d containers; this command works on one", name, len(sel)), ExitFailure, hint)
+	}
+	return cfg, sel[0].Container, nil
+}
+
+// runningContainer checks that the engine runs the container, or says how
+// to get there.
+func (g *globals) runningContainer(e runtime.Engine, name string) error {
+	c, err := e.InspectContainer(g.ctx, name)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return withHint(fmt.Errorf("container %s does not exist", name), ExitFailure,
+			fmt.Sprintf("create it with 'berth up %s'", name))
+	}
+	if err != nil {
+		return g.engineError(err)
+	}
+	if c.State != runtime.StateRunning {
+		return withHint(fmt.Errorf("container %s is %s, not running", name, c.State), ExitFailure,
+			fmt.Sprintf("start it with 'berth start %s'", name))
+	}
+	return nil
+}
+
+// execOptions are the flags of exec and enter.
+type execOptions struct {
+	interactive bool
+	tty         bool
+	user        string
+	env         []string
+	shell       string
+}
+
+func newExecCmd(g *globals) *cobra.Command {
+	var o execOptions
+	cmd := &cobra.Command{
+		Use:   "exec NAME [--] CMD [ARG...]",
+		Short: "Run one command in a running container; its exit code becomes berth's",
+		Long: `exec runs CMD in the running container NAME (a container, ml-ollama, or a
+service, ml/ollama) and exits with CMD's exit code, whatever it is.
+
+Without -i the command's standard input is empty; with -i berth's input
+is copied to it (pipes work). -t gives it a terminal, like docker exec
+-t; -it needs berth's input to be a terminal. Without -t, the command's
+stdout and stderr stay apart.
+
+Flags go before NAME: everything after NAME is the command, so
+'berth exec ml-ollama ls -la' needs no --.
+
+berth's own failures (unknown NAME, a stopped container) print
+'berth: error:' and exit 1.`,
+		Example: `  berth exec ml-ollama -- ollama list
+  berth exec dev/postgres -- pg_isready
+  berth exec -i dev-postgres -- psql -U postgres < schema.sql
+  berth exec -it -u root ml-jupyter -- bash
+  berth exec -e LOG_LEVEL=debug dev-ml -- python3 train.py`,
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: completeFirstTarget(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, argv := args[0], args[1:]
+			if len(argv) > 0 && argv[0] == "--" {
+				argv = argv[1:]
+			}
+			if len(argv) == 0 {
+				return withHint(errors.New("exec needs a command to run"), ExitFailure,
+					fmt.Sprintf("for example 'berth exec %s -- ls /', or 'berth enter %s' for a shell", name, name))
+			}
+			return g.execIn(name, argv, o)
+		},
+	}
+	// Everything after NAME is the command's, flags included.
+	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().BoolVarP(&o.interactive, "interactive", "i", false, "copy berth's standard input to the command")
+	cmd.Flags().BoolVarP(&o.tty, "tty", "t", false, "give the command a terminal")
+	cmd.Flags().StringVarP(&o.user, "user", "u", "", "user[:group] to run as (default: the container's)")
+	cmd.Flags().StringArrayVarP(&o.env, "env", "e", nil, "set KEY=VALUE in the command's environment (repeatable)")
+	return cmd
+}
+
+func newEnterCmd(g *globals) *cobra.Command {
+	var o execOptions
+	cmd := &cobra.Command{
+		Use:   "enter NAME",
+		Short: "Open an interactive shell in a running container",
+		Long: `enter opens a shell in the running container NAME (a container, ml-ollama,
+or a service, ml/ollama) on a real terminal: berth's terminal is put in
+raw mode, and window size changes follow into the container. The shell
+is bash when the container has it, else sh (or --shell). The shell's exit
+code becomes berth's.
+
+enter needs a terminal on standard input; to feed commands from a pipe,
+use 'berth exec -i NAME -- sh'.`,
+		Example: `  berth enter ml-ollama
+  berth enter dev/postgres --user postgres
+  berth enter dev-ml --shell /usr/bin/zsh`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeFirstTarget(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !isTerminal(g.stdin) {
+				return withHint(errors.New("enter needs a terminal on standard input"), ExitFailure,
+					fmt.Sprintf("to run commands from a pipe: berth exec -i %s -- sh", args[0]))
+			}
+			o.interactive, o.tty = true, true
+			return g.execIn(args[0], nil, o)
+		},
+	}
+	cmd.Flags().StringVarP(&o.user, "user", "u", "", "user[:group] to run the shell as (default: the container's)")
+	cmd.Flags().StringVar(&o.shell, "shell", "", "shell to run (default: bash if the container has it, else sh)")
+	cmd.Flags().StringArrayVarP(&o.env, "env", "e", nil, "set KEY=VALUE in the shell's environment (repeatable)")
+	return cmd
+}
+
+// completeFirstTarget completes NAME only: what follows is the command's.
+func completeFirstTarget(g *globals) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	complete := completeTargets(g)
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveDefault
+		}
+		return complete(cmd, args, toComplete)
+	}
+}
+
+// execIn runs argv in container NAME, or a shell when argv is empty, and
+// passes its exit code on.
+func (g *globals) execIn(name string, argv []string, o execOptions) error {
+	if o.tty && o.interactive && !isTerminal(g.stdin) {
+		return withHint(errors.New("-t with -i needs a terminal on standard input"), ExitFailure,
+			"leave out -t to pipe input into the command")
+	}
+	cfg, ctr, err := g.oneContainer(name)
+	if err != nil {
+		return err
+	}
+	e, err := g.engine(cfg)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if err := g.runningContainer(e, ctr); err != nil {
+		return err
+	}
+	env := slices.Clone(o.env)
+	if argv == nil {
+		shell, err := g.pickShell(e, ctr, o)
+		if err != nil {
+			return err
+		}
+		argv = []string{shell}
+	}
+	if o.tty && !hasEnv(env, "TERM") {
+		t := g.getenv("TERM")
+		if t == "" || t == "dumb" {
+			t = "xterm"
+		}
+		env = append(env, "TERM="+t)
+	}
+	opts := runtime.ExecOptions{Cmd: argv, Env: env, User: o.user, TTY: o.tty, Stdout: g.stdout, Stderr: g.stderr}
+	if o.interactive {
+		opts.Stdin = g.stdin
+	}
+	if o.tty {
+		t, err := openTerminal(g.stdin, g.stdout, o.interactive)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		opts.Resize = t.resize
+	}
+	code, err := e.Exec(g.ctx, ctr, opts)
+	if err != nil {
+		return g.engineError(err)
+	}
+	if code != 0 {
+		return exitCode(code)
+	}
+	return nil
+}
+
+func hasEnv(env []string, key string) bool {
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// pickShell returns --shell, else bash when the container can run it,
+// else sh. Each probe is one short exec that exits 0 only when the shell
+// starts.
+func (g *globals) pickShell(e runtime.Engine, ctr string, o execOptions) (string, error) {
+	if o.shell != "" {
+		return o.shell, nil
+	}
+	for _, sh := range []string{"bash", "sh"} {
+		code, err := e.Exec(g.ctx, ctr, runtime.ExecOptions{Cmd: []string{sh, "-c", "exit 0"}, User: o.user})
+		if err != nil {
+			return "", g.engineError(err)
+		}
+		if code == 0 {
+			return sh, nil
+		}
+	}
+	return "", withHint(fmt.Errorf("container %s has neither bash nor sh", ctr), ExitFailure,
+		fmt.Sprintf("run a program of the image directly: berth exec -it %s -- PROGRAM", ctr))
+}
+
+// terminal is the local terminal during an interactive exec: in raw mode
+// when input is copied, with its size changes on resize.
+type terminal struct {
+	inFd    int
+	state   *term.State
+	resize  chan [2]uint
+	signals chan os.Signal
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// openTerminal prepares the local terminal. The size comes from out when
+// it is a terminal, else from in. raw puts in into raw mode, so that keys
+// like Ctrl-C and Ctrl-D reach the container instead of berth.
+func openTerminal(in io.Reader, out io.Writer, raw bool) (*terminal, error) {
+	t := &terminal{inFd: -1, resize: make(chan [2]uint, 1), done: make(chan struct{})}
+	sizeFd := -1
+	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		sizeFd = int(f.Fd())
+	}
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		t.inFd = int(f.Fd())
+		if sizeFd < 0 {
+			sizeFd = t.inFd
+		}
+	}
+	if raw && t.inFd >= 0 {
+		st, err := term.MakeRaw(t.inFd)
+		if err != nil {
+			return nil, fmt.Errorf("putting the terminal in raw mode: %w", err)
+		}
+		t.state = st
+	}
+	if sizeFd < 0 {
+		return t, nil
+	}
+	send := func() {
+		w, h, err := term.GetSize(sizeFd)
+		if err != nil || w <= 0 || h <= 0 {
+			return
+		}
+		sz := [2]uint{uint(h), uint(w)}
+		// Keep only the newest size: an older one still queued is stale.
+		select {
+		case t.resize <- sz:
+		default:
+			select {
+			case <-t.resize:
+			default:
+			}
+			t.resize <- sz
+		}
+	}
+	send()
+	t.signals = make(chan os.Signal, 1)
+	signal.Notify(t.signals, syscall.SIGWINCH)
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		for {
+			select {
+			case <-t.done:
+				return
+			case <-t.signals:
+				send()
+			}
+		}
+	}()
+	return t, nil
+}
+
+// Close stops following size changes and restores the terminal's mode.
+func (t *terminal) Close() {
+	if t.signals != nil {
+		signal.Stop(t.signals)
+	}
+	close(t.done)
+	t.wg.Wait()
+	if t.state != nil {
+		_ = term.Restore(t.inFd, t.state)
+	}
+}
+
+// logsOptions are the flags of logs.
+type logsOptions struct {
+	follow     bool
+	since      string
+	tail       int
+	timestamps bool
+	prefix     bool
+}
+
+func newLogsCmd(g *globals) *cobra.Command {
+	o := logsOptions{tail: -1}
+	cmd := &cobra.Command{
+		Use:   "logs [TARGET...]",
+		Short: "Show the logs of containers; a kit's are merged with name prefixes",
+		Long: `logs prints what containers wrote to stdout and stderr, each to berth's
+own stdout and stderr. A TARGET is a container (ml-ollama), a kit (ml), a
+service (ml/ollama), a stack, or nothing for every enabled service.
+
+One container's logs are printed as they are. Several containers' logs
+are merged: each line starts with the container's name and ' | ', and
+lines are never cut into one another. Without -f they are merged in time
+order; with -f lines show as they arrive, until every container stops or
+Ctrl-C. On a terminal the names are coloured (NO_COLOR turns that off);
+the name is always there.
+
+--since takes a duration back from now (10m, 2h) or a time (RFC 3339,
+2026-11-27T10:00:00Z, or a date, 2026-11-27). --tail N keeps the last N
+lines of each container.
+
+Here -f is --follow, as in docker logs; name the config file with --file.`,
+		Example: `  berth logs ml-ollama
+  berth logs -f dev
+  berth logs ml --since 10m
+  berth logs dev/postgres --tail 50 --timestamps
+  berth logs ml-ollama dev-chat-ui -f --tail 0`,
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.logs(args, o)
+		},
+	}
+	// -f is --follow here, as in docker logs and tail -f; the config file
+	// takes the long --file, which this local flag keeps working (it hides
+	// the global -f shorthand).
+	cmd.Flags().StringVar(&g.configFile, "file", "", "config file (default: $BERTH_CONFIG, else ./berth.yaml)")
+	cmd.Flags().BoolVarP(&o.follow, "follow", "f", false, "keep printing new lines until the containers stop or Ctrl-C")
+	cmd.Flags().StringVar(&o.since, "since", "", "only lines since a time (RFC 3339 or a date) or a duration back (10m)")
+	cmd.Flags().IntVarP(&o.tail, "tail", "n", -1, "only the last N lines of each container (-1: all)")
+	cmd.Flags().BoolVarP(&o.timestamps, "timestamps", "t", false, "start each line with the time the engine received it")
+	cmd.Flags().BoolVar(&o.prefix, "prefix", false, "prefix lines with the container's name even for one container")
+	return cmd
+}
+
+// parseSince reads --since: a duration back from now, an RFC 3339 time
+// or a local date (and time).
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			d = -d
+		}
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q is neither a duration nor a time", s)
+}
+
+func (g *globals) logs(args []string, o logsOptions) error {
+	lo := runtime.LogOptions{Follow: o.follow, Tail: o.tail, Timestamps: o.timestamps}
+	if o.tail < -1 {
+		return withHint(fmt.Errorf("--tail %d is negative", o.tail), ExitFailure, "--tail N keeps the last N lines; -1 (the default) keeps all")
+	}
+	if o.since != "" {
+		t, err := parseSince(o.since, time.Now())
+		if err != nil {
+			return withHint(err, ExitFailure, "for example --since 10m, --since 2h or --since 2026-11-27T10:00:00Z")
+		}
+		lo.Since = t
+	}
+	cfg, err := g.load()
+	if err != nil {
+		return err
+	}
+	sel, err := cfg.Select(args)
+	if err != nil {
+		return targetError(err)
+	}
+	if len(sel) == 0 {
+		return withHint(errors.New("no containers selected"), ExitFailure, "enable a service and run 'berth up'")
+	}
+	e, err := g.engine(cfg)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	var names []string
+	for _, s := range sel {
+		_, err := e.InspectContainer(g.ctx, s.Container)
+		if errors.Is(err, runtime.ErrNotFound) {
+			fmt.Fprintf(g.stderr, "berth: %s does not exist; 'berth up %s' creates it\n", s.Container, s.Container)
+			continue
+		}
+		if err != nil {
+			return g.engineError(err)
+		}
+		names = append(names, s.Container)
+	}
+	if len(names) == 0 {
+		return withHint(errors.New("none of the selected containers exists"), ExitFailure,
+			"create them with 'berth up "+strings.Join(args, " ")+"'")
+	}
+	if len(names) == 1 && !o.prefix {
+		return g.logsError(e.Logs(g.ctx, names[0], lo, g.stdout, g.stderr))
+	}
+	pf := newPrefixer(names, colourOn(g, g.stdout), colourOn(g, g.stderr))
+	if o.follow {
+		return g.followMerged(e, names, lo, pf)
+	}
+	return g.printMerged(e, names, lo, pf)
+}
+
+func (g *globals) logsError(err error) error {
+	if err == nil || g.ctx.Err() != nil {
+		return nil // Ctrl-C ends -f normally
+	}
+	return g.engineError(err)
+}
+
+// colourOn reports whether w gets coloured prefixes: a terminal, and no
+// NO_COLOR in the environment (https://no-color.org).
+func colourOn(g *globals, w io.Writer) bool {
+	return isTerminal(w) && g.getenv("NO_COLOR") == "" && g.getenv("TERM") != "dumb"
+}
+
+// prefixer makes the "name | " prefixes of merged logs, padded to the
+// longest name, coloured per container where the output is a terminal.
+type prefixer struct {
+	plain  map[string]string
+	colour map[string]string
+	useOut bool
+	useErr bool
+}
+
+// colours are ANSI foreground colours; red is left out, as it reads as an
+// error.
+var colours = []string{"36", "33", "32", "35", "34", "96", "93", "92", "95", "94"}
+
+func newPrefixer(names []string, colourOut, colourErr bool) *prefixer {
+	width := 0
+	for _, n := range names {
+		width = max(width, len(n))
+	}
+	p := &prefixer{plain: map[string]string{}, colour: map[string]string{}, useOut: colourOut, useErr: colourErr}
+	for i, n := range names {
+		pad := n + strings.Repeat(" ", width-len(n))
+		p.plain[n] = pad + " | "
+		p.colour[n] = "\x1b[" + colours[i%len(colours)] + "m" + pad + " |\x1b[0m "
+	}
+	return p
+}
+
+func (p *prefixer) of(name string, stderr bool) string {
+	if (stderr && p.useErr) || (!stderr && p.useOut) {
+		return p.colour[name]
+	}
+	return p.plain[name]
+}
+
+// lineWriter writes whole lines to w under a shared lock, each with a
+// prefix, and keeps a partial line until its end arrives, so that lines of
+// several containers never cut into one another.
+type lineWriter struct {
+	mu     *sync.Mutex
+	w      io.Writer
+	prefix string
+	buf    []byte
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	i := bytes.LastIndexByte(l.buf, '\n')
+	if i < 0 {
+		return len(p), nil
+	}
+	var out []byte
+	for _, line := range bytes.SplitAfter(l.buf[:i+1], []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		out = append(out, l.prefix...)
+		out = append(out, line...)
+	}
+	l.buf = append(l.buf[:0], l.buf[i+1:]...)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Flush ends a partial last line.
+func (l *lineWriter) Flush() {
+	if len(l.buf) > 0 {
+		_, _ = l.Write([]byte("\n"))
+	}
+}
+
+// followMerged streams every container's logs at once, one goroutine each,
+// until all end.
+func (g *globals) followMerged(e runtime.Engine, names []string, lo runtime.LogOptions, pf *prefixer) error {
+	var outMu, errMu sync.Mutex
+	errLock := &errMu
+	if sameWriter(g.stdout, g.stderr) {
+		// One destination for both streams takes one lock.
+		errLock = &outMu
+	}
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := &lineWriter{mu: &outMu, w: g.stdout, prefix: pf.of(n, false)}
+			serr := &lineWriter{mu: errLock, w: g.stderr, prefix: pf.of(n, true)}
+			errs[i] = e.Logs(g.ctx, n, lo, out, serr)
+			out.Flush()
+			serr.Flush()
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err := g.logsError(err); err != nil {
+			return fmt.Errorf("%s: %w", names[i], err)
+		}
+	}
+	return nil
+}
+
+func sameWriter(a, b io.Writer) bool {
+	fa, ok1 := a.(*os.File)
+	fb, ok2 := b.(*os.File)
+	if ok1 && ok2 {
+		return fa.Fd() == fb.Fd()
+	}
+	return a == b
+}
+
+// logLine is one line of one container, with the engine's timestamp.
+type logLine struct {
+	at     time.Time
+	name   string
+	stderr bool
+	stamp  string // the timestamp as the engine wrote it
+	text   []byte // the line with its newline, without the timestamp
+}
+
+// printMerged reads every container's logs (with timestamps, to order
+// them), then prints them merged in time order. Lines of one container
+// keep their order.
+func (g *globals) printMerged(e runtime.Engine, names []string, lo runtime.LogOptions, pf *prefixer) error {
+	stamps := lo.Timestamps
+	lo.Timestamps = true
+	outs := make([]bytes.Buffer, len(names))
+	errBufs := make([]bytes.Buffer, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.Logs(g.ctx, n, lo, &outs[i], &errBufs[i])
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err := g.logsError(err); err != nil {
+			return fmt.Errorf("%s: %w", names[i], err)
+		}
+	}
+	var lines []logLine
+	for i, n := range names {
+		lines = append(lines, splitStamped(n, false, outs[i].Bytes())...)
+		lines = append(lines, splitStamped(n, true, errBufs[i].Bytes())...)
+	}
+	slices.SortStableFunc(lines, func(a, b logLine) int { return a.at.Compare(b.at) })
+	var out, serr bytes.Buffer
+	for _, l := range lines {
+		w := &out
+		if l.stderr {
+			w = &serr
+		}
+		w.WriteString(pf.of(l.name, l.stderr))
+		if l.stamp != "" && stamps {
+			w.WriteString(l.stamp + " ")
+		}
+		w.Write(l.text)
+	}
+	g.stdout.Write(out.Bytes())
+	g.stderr.Write(serr.Bytes())
+	return nil
+}
+
+// splitStamped splits "TIMESTAMP text\n" lines. A line without a
+// timestamp sorts first and is printed as it is.
+func splitStamped(name string, stderr bool, data []byte) []logLine {
+	var out []logLine
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		var line []byte
+		if i < 0 {
+			line, data = append(slices.Clip(data), '\n'), nil
+		} else {
+			line, data = data[:i+1], data[i+1:]
+		}
+		l := logLine{name: name, stderr: stderr, text: line}
+		if stamp, rest, ok := bytes.Cut(line, []byte(" ")); ok {
+			if t, err := time.Parse(time.RFC3339Nano, string(stamp)); err == nil {
+				l.at, l.stamp, l.text = t, string(stamp), rest
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}

@@ -49,7 +49,7 @@ type Path struct {
 
 // Health is a readiness check run from the host.
 type Health struct {
-	Kind        string // http or tcp
+	Kind        string // http, tcp, or postgres (a protocol handshake)
 	PortOption  string // which Port it probes
 	Path        string
 	StartPeriod time.Duration
@@ -280,7 +280,7 @@ var devKit = &Kit{
 			Paths: []Path{{Option: "dataPath", Default: "/var/lib/postgres-dev", Target: "/var/lib/postgresql/data",
 				UID: 999, GID: 999, Description: "host directory with the database cluster"}},
 			Env:         map[string]string{"POSTGRES_USER": "postgres", "POSTGRES_DB": "dev", "PGPORT": "{port}"},
-			Health:      Health{Kind: "tcp", PortOption: "port", StartPeriod: 30 * time.Second},
+			Health:      Health{Kind: "postgres", PortOption: "port", StartPeriod: 30 * time.Second},
 			AliasPrefix: "dev-pg",
 			Helpers:     []string{"dev-pg-psql"},
 			Secrets:     []Secret{{Name: "postgres-password", Env: "POSTGRES_PASSWORD"}},

@@ -615,6 +615,8 @@ code-server-password.`,
 			return nil
 		},
 	}
+	var noWait bool
+	var timeout time.Duration
 	rotate := &cobra.Command{
 		Use:   "rotate NAME",
 		Short: "Replace a secret and recreate the services that use it",
@@ -648,9 +650,11 @@ POSTGRES_PASSWORD only when it creates the cluster.`,
 			if err != nil {
 				return err
 			}
-			return g.converge(p, runOptions{action: plan.ActionUp, record: true, command: "secret rotate " + name})
+			return g.converge(p, runOptions{action: plan.ActionUp, record: true, wait: !noWait, timeout: timeout, command: "secret rotate " + name})
 		},
 	}
+	rotate.Flags().BoolVar(&noWait, "no-wait", false, "do not wait for the recreated services to be healthy")
+	rotate.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for each recreated service")
 	cmd.AddCommand(list, show, rotate)
 	return cmd
 }

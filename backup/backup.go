@@ -108,8 +108,8 @@ type Options struct {
 	// HealthTimeout bounds the wait for a restored service to be healthy
 	// (default 2 minutes).
 	HealthTimeout time.Duration
-	// Hook is called at named points (backup-copying, restore-staged,
-	// restore-swapped) so tests can kill berth there.
+	// Hook is called at named points (backup-copying, restore-loading,
+	// restore-staged, restore-swapped) so tests can kill berth there.
 	Hook func(point string)
 	// Now stands in for the clock in tests.
 	Now func() time.Time

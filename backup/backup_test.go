@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/internal/testenv"
 	"github.com/voidnxlabs/berth/runtime"
 )
 
@@ -612,31 +614,7 @@ func TestKilled(t *testing.T) {
 			before := tree(t, data)
 			idsBefore, _ := r.IDs()
 
-			ready := filepath.Join(tmp, "ready")
-			cmd := exec.Command(os.Args[0], "-test.run=^TestHelper$")
-			cmd.Env = append(os.Environ(), "BERTH_BACKUP_HELPER="+point, "BERTH_HELPER_REPO="+r.Dir,
-				"BERTH_HELPER_DATA="+data, "BERTH_HELPER_ID="+res.Manifest.ID, "BERTH_HELPER_READY="+ready)
-			var out strings.Builder
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				if _, err := os.Stat(ready); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					cmd.Process.Kill()
-					cmd.Wait()
-					t.Fatalf("the helper never reached %s:\n%s", point, out.String())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			cmd.Wait()
+			killAt(t, point, "BERTH_HELPER_REPO="+r.Dir, "BERTH_HELPER_DATA="+data, "BERTH_HELPER_ID="+res.Manifest.ID)
 
 			if point == "restore-swapped" {
 				// Killed after the swap: the restored content is in
@@ -671,6 +649,36 @@ func TestKilled(t *testing.T) {
 	}
 }
 
+// killAt runs TestHelper in a new process with env, waits until it
+// reaches point, and kills it with SIGKILL.
+func killAt(t *testing.T, point string, env ...string) {
+	t.Helper()
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelper$")
+	cmd.Env = append(append(os.Environ(), "BERTH_BACKUP_HELPER="+point, "BERTH_HELPER_READY="+ready), env...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the helper never reached %s:\n%s", point, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+}
+
 // TestHelper is the berth that TestKilled kills: it runs a backup or a
 // restore and stops at the hook point named in its environment.
 func TestHelper(t *testing.T) {
@@ -679,7 +687,19 @@ func TestHelper(t *testing.T) {
 		t.Skip("run by TestKilled")
 	}
 	r := &Repo{Dir: os.Getenv("BERTH_HELPER_REPO")}
-	tg := target("lab-notes", os.Getenv("BERTH_HELPER_DATA"))
+	tgs := []Target{target("lab-notes", os.Getenv("BERTH_HELPER_DATA"))}
+	var eng Engine = newStub(t)
+	if f := os.Getenv("BERTH_HELPER_TARGETS"); f != "" {
+		// A run on the real engine: the targets come from the parent.
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &tgs); err != nil {
+			t.Fatal(err)
+		}
+		eng = testenv.Docker(t)
+	}
 	opts := Options{Hook: func(p string) {
 		if p != point {
 			return
@@ -689,9 +709,9 @@ func TestHelper(t *testing.T) {
 	}}
 	var err error
 	if strings.HasPrefix(point, "backup") {
-		_, err = r.Backup(context.Background(), newStub(t), []Target{tg}, opts)
+		_, err = r.Backup(context.Background(), eng, tgs, opts)
 	} else {
-		_, err = r.Restore(context.Background(), newStub(t), os.Getenv("BERTH_HELPER_ID"), []Target{tg}, opts)
+		_, err = r.Restore(context.Background(), eng, os.Getenv("BERTH_HELPER_ID"), tgs, opts)
 	}
 	t.Fatalf("the run ended without reaching %s: %v", point, err)
 }

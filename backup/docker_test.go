@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -208,5 +209,38 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if _, err := eng.InspectContainer(ctx, restoreContainer(pgName)); err == nil {
 		t.Errorf("the container that loaded the dump is left")
+	}
+
+	// berth killed while the throwaway container loads the dump: the
+	// service keeps running on its data, untouched, and recovery removes
+	// the container and the staging directory.
+	mustPsql(t, eng, pgName, "postgres", "insert into notes values (1001, 'after the restore')")
+	pgOnly, err := json.Marshal(targets[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tfile := filepath.Join(t.TempDir(), "targets.json")
+	os.WriteFile(tfile, pgOnly, 0o600)
+	killAt(t, "restore-loading", "BERTH_HELPER_REPO="+r.Dir, "BERTH_HELPER_ID="+m.ID, "BERTH_HELPER_TARGETS="+tfile)
+	if _, err := eng.InspectContainer(ctx, restoreContainer(pgName)); err != nil {
+		t.Errorf("killed while loading, the loading container is gone already: %v", err)
+	}
+	if _, err := os.Stat(restoreDir(pgData)); err != nil {
+		t.Errorf("killed while loading, no staging directory: %v", err)
+	}
+	if got := mustPsql(t, eng, pgName, "postgres", "select body from notes where id = 1001"); got != "after the restore" {
+		t.Errorf("killed while loading, the service's data changed: %q", got)
+	}
+	if err := r.Recover(ctx, eng, targets, opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.InspectContainer(ctx, restoreContainer(pgName)); err == nil {
+		t.Errorf("recovery left the loading container")
+	}
+	if _, err := os.Stat(restoreDir(pgData)); !os.IsNotExist(err) {
+		t.Errorf("recovery left the staging directory: %v", err)
+	}
+	if got := mustPsql(t, eng, pgName, "postgres", "select count(*) from notes"); got != "1001" {
+		t.Errorf("after recovery: %q rows", got)
 	}
 }

@@ -520,6 +520,7 @@ func (r *Repo) stagePostgres(ctx context.Context, eng Engine, c *desired.Contain
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+	opts.hook("restore-loading")
 	in, err := os.Open(tmp.Name())
 	if err != nil {
 		return err

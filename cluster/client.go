@@ -169,9 +169,8 @@ type ApplyOptions struct {
 }
 
 // Apply applies every object of m with server-side apply as field manager
-// berth, in order. An object is unchanged when its resourceVersion did not
-// move: the API server writes nothing for an apply that changes nothing.
-// It stops at the first error; a field conflict is a *ConflictError.
+// berth, in order, and reports for each whether its content changed. It
+// stops at the first error; a field conflict is a *ConflictError.
 func (c *Client) Apply(ctx context.Context, m *Manifest, opts ApplyOptions) ([]Change, error) {
 	var out []Change
 	for _, o := range m.Objects {
@@ -215,18 +214,16 @@ func (c *Client) applyOne(ctx context.Context, o Object, force, dryRun bool) (Ch
 		}
 		return ch, c.wrap("applying "+o.Ref(), err)
 	}
-	switch {
-	case before == nil:
+	if before == nil {
 		ch.Action = Created
-	case dryRun:
-		ch.Fields = diffFields("", normalize(before.Object), normalize(after.Object))
-		ch.Action = Unchanged
-		if len(ch.Fields) > 0 {
-			ch.Action = Changed
-		}
-	case before.GetResourceVersion() == after.GetResourceVersion():
-		ch.Action = Unchanged
-	default:
+		return ch, nil
+	}
+	// Compared by content, not resourceVersion: controllers write to
+	// objects too (the claim protection finalizer, status), and an apply
+	// that only refreshes berth's managedFields entry changes nothing.
+	ch.Fields = diffFields("", normalize(before.Object), normalize(after.Object))
+	ch.Action = Unchanged
+	if len(ch.Fields) > 0 {
 		ch.Action = Changed
 	}
 	return ch, nil

@@ -119,7 +119,7 @@ wait_for() { # what, seconds, command...
 	local what=$1 secs=$2
 	shift 2
 	local deadline=$((SECONDS + secs))
-	until "$@"; do
+	until "$@" >/dev/null 2>&1; do
 		if ((SECONDS >= deadline)); then
 			log "$what not ready after ${secs}s; logs in $run"
 			tail -20 "$run"/*.log >&2 || true
@@ -144,7 +144,7 @@ start() {
 	"$bin/etcd" --data-dir "$run/etcd" --unsafe-no-fsync \
 		--listen-client-urls "http://127.0.0.1:$etcd_client" --advertise-client-urls "http://127.0.0.1:$etcd_client" \
 		--listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
-		--initial-cluster "default=http://127.0.0.1:$etcd_peer" >"$run/etcd.log" 2>&1 &
+		--initial-cluster "default=http://127.0.0.1:$etcd_peer" >"$run/etcd.log" 2>&1 9>&- </dev/null &
 	echo $! >"$run/etcd.pid"
 	wait_for etcd 30 curl -sf --max-time 1 "http://127.0.0.1:$etcd_client/health"
 	"$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_client" \
@@ -155,14 +155,14 @@ start() {
 		--service-account-issuer https://kubernetes.default.svc \
 		--service-cluster-ip-range 10.0.0.0/24 \
 		--endpoint-reconciler-type none \
-		--disable-admission-plugins ServiceAccount >"$run/kube-apiserver.log" 2>&1 &
+		--disable-admission-plugins ServiceAccount >"$run/kube-apiserver.log" 2>&1 9>&- </dev/null &
 	echo $! >"$run/kube-apiserver.pid"
 	wait_for kube-apiserver 60 ready
 	"$bin/kube-controller-manager" --kubeconfig "$run/kubeconfig" \
 		--bind-address 127.0.0.1 --secure-port "$kcm_port" \
 		--use-service-account-credentials=false \
 		--service-account-private-key-file "$run/pki/sa.key" --root-ca-file "$run/pki/ca.crt" \
-		--leader-elect=false --controllers '*' >"$run/kube-controller-manager.log" 2>&1 &
+		--leader-elect=false --controllers '*' >"$run/kube-controller-manager.log" 2>&1 9>&- </dev/null &
 	echo $! >"$run/kube-controller-manager.pid"
 	log "control plane up on https://127.0.0.1:$port"
 	echo "$run/kubeconfig"
@@ -183,7 +183,8 @@ stop_procs() {
 	done
 }
 
-# One caller at a time per run dir (and per binary cache): test packages
+# One caller at a time per run dir (fd 9 holds the lock; the daemons are
+# started without it, or they would hold it for their lifetime) (and per binary cache): test packages
 # running in parallel may all call start.
 mkdir -p "$run" "$cache"
 case ${1:-start} in

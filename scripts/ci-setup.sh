@@ -26,4 +26,11 @@ if ! docker info >/dev/null 2>&1; then
 	docker info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/berth-ci-dockerd.log"; tail -20 /var/log/berth-ci-dockerd.log >&2; exit 1; }
 fi
 log "docker $(docker version --format '{{.Server.Version}}') is up"
+
+# Build tools and the browser of the demo's end-to-end test.
+bash "$(dirname "$0")/services-setup.sh"
 bash "$(dirname "$0")/ci-podman.sh"
+
+# The Kubernetes control plane of the cluster tests (~7 min cold, cached
+# under ~/.cache/berth/testcp): built here so the tests do not race for it.
+bash "$(dirname "$0")/testcp.sh" build >/dev/null

@@ -129,7 +129,19 @@ wait_for() { # what, seconds, command...
 	done
 }
 
+# tools installs what start needs when it is missing (a bare CI image).
+tools() {
+	local missing=()
+	command -v openssl >/dev/null || missing+=(openssl)
+	command -v curl >/dev/null || missing+=(curl)
+	((${#missing[@]} == 0)) && return
+	log "installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }
+}
+
 start() {
+	tools
 	local bin
 	bin=$(flock "$cache/.lock" "$0" _build)
 	mkdir -p "$run"

@@ -7,9 +7,9 @@ export GOFLAGS ?= -buildvcs=false
 build:
 	$(GO) build -o bin/berth ./cmd/berth
 
-# Runs berth's main job on the demo config.
+# Builds the demo's images and brings up its five services (scripts/demo.sh).
 demo: build
-	./bin/berth -f examples/demo.yaml plan --offline
+	bash scripts/demo.sh
 
 # Installs and starts what the tests need (idempotent), then runs every test.
 test: setup-ci

@@ -1,0 +1,31 @@
+package cli_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/voidnxlabs/berth/cluster/clustertest"
+)
+
+// clusterPort is the control plane port of this package's tests (cluster's
+// own tests use another, so both packages can run at once).
+const clusterPort = 16543
+
+// TestClusterScripts runs the cluster transcripts in testdata/cluster
+// against a real API server, each in a namespace of its own.
+func TestClusterScripts(t *testing.T) {
+	kc := clustertest.Kubeconfig(t, clusterPort)
+	t.Cleanup(clustertest.Stop)
+	p := params("testdata/cluster")
+	setup := p.Setup
+	p.Setup = func(env *testscript.Env) error {
+		env.Setenv("KUBECONFIG", kc)
+		env.Setenv("NS", fmt.Sprintf("cli-%d", time.Now().UnixNano()%1e9))
+		env.Setenv("BERTH_STATE_DIR", env.WorkDir+"/state")
+		return setup(env)
+	}
+	testscript.Run(t, p)
+}

@@ -30,6 +30,7 @@ import (
 	"github.com/voidnxlabs/berth/image"
 	"github.com/voidnxlabs/berth/internal/cli"
 	"github.com/voidnxlabs/berth/internal/testenv"
+	"github.com/voidnxlabs/berth/proxy"
 	brt "github.com/voidnxlabs/berth/runtime"
 )
 
@@ -334,8 +335,22 @@ func testJupyter(s *stack) {
 	}
 	var k struct{ ID string }
 	json.Unmarshal(body, &k)
-	if got := kernelEval(s, k.ID, token, "6*7"); got != "42" {
+	ws, err := wsDial(fmt.Sprintf("127.0.0.1:%d", s.http), jupyterHost, "/api/kernels/"+k.ID+"/channels?token="+url.QueryEscape(token), nil)
+	if err != nil {
+		s.t.Fatalf("kernel websocket through the proxy: %v", err)
+	}
+	defer ws.Close()
+	if got := kernelEval(s, ws, "6*7"); got != "42" {
 		s.t.Errorf("the kernel answered %q to 6*7", got)
+	}
+	// A config change reaches the proxy without dropping the kernel's
+	// connection: the same WebSocket answers after the reload.
+	reloadWithExtraRoute(s)
+	if resp, body := s.viaProxy("GET", "extra.e2e.localhost", "/api/version", nil, nil); resp.StatusCode != 200 {
+		s.t.Errorf("the new route after a reload: %s %s", resp.Status, body)
+	}
+	if got := kernelEval(s, ws, "6*7+1"); got != "43" {
+		s.t.Errorf("after the reload the kernel answered %q to 6*7+1", got)
 	}
 	// A notebook saved through the API lands in notebooksPath.
 	nb := `{"type":"notebook","content":{"cells":[{"cell_type":"code","source":"6*7","metadata":{},"outputs":[],"execution_count":null}],"metadata":{},"nbformat":4,"nbformat_minor":5}}`
@@ -348,15 +363,36 @@ func testJupyter(s *stack) {
 	}
 }
 
+// reloadWithExtraRoute loads the project's proxy config plus one route
+// (extra.e2e.localhost to Ollama) through the admin API, as an apply that
+// adds a service does.
+func reloadWithExtraRoute(s *stack) {
+	s.t.Helper()
+	var routes []proxy.Route
+	if err := json.Unmarshal([]byte(s.must("proxy", "routes", "--json")), &routes); err != nil {
+		s.t.Fatal(err)
+	}
+	var up string
+	for _, r := range routes {
+		if r.Container == "ml-ollama" {
+			up = r.Upstream
+		}
+	}
+	routes = append(routes, proxy.Route{Kit: "e2e", Service: "extra", Container: "ml-ollama", Host: "extra.e2e.localhost", Path: "/e2e/extra/", Upstream: up})
+	cfg, err := proxy.Config(routes, uint16(s.http), uint16(s.https))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	a := proxy.Admin{Socket: filepath.Join(s.dir, "data/proxy", proxy.SocketName)}
+	if err := a.Load(s.t.Context(), cfg); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // kernelEval runs code in a kernel over its WebSocket channels, through
 // the proxy, and returns the text of its execute_result.
-func kernelEval(s *stack, kernel, token, code string) string {
+func kernelEval(s *stack, ws *wsConn, code string) string {
 	s.t.Helper()
-	ws, err := wsDial(fmt.Sprintf("127.0.0.1:%d", s.http), jupyterHost, "/api/kernels/"+kernel+"/channels?token="+url.QueryEscape(token), nil)
-	if err != nil {
-		s.t.Fatalf("kernel websocket through the proxy: %v", err)
-	}
-	defer ws.Close()
 	msgID := fmt.Sprintf("berth-%d", time.Now().UnixNano())
 	req, _ := json.Marshal(map[string]any{
 		"header":        map[string]any{"msg_id": msgID, "msg_type": "execute_request", "username": "berth", "session": "e2e", "version": "5.3"},

@@ -35,7 +35,8 @@ type Options struct {
 	// Config is the absolute path of berth.yaml, which nspawn units pass
 	// to berth.
 	Config string
-	// StateDir, when set, is passed to berth by nspawn units.
+	// StateDir, when set, is berth's state directory in nspawn units
+	// (BERTH_STATE_DIR); the machines live under it.
 	StateDir string
 }
 
@@ -213,6 +214,9 @@ func service(st desired.State, c desired.Container, opts Options) string {
 		if healthWaited(st, c) {
 			wait = " --wait"
 		}
+		if opts.StateDir != "" {
+			u.set("Environment", quote("BERTH_STATE_DIR="+opts.StateDir))
+		}
 		u.set("ExecStart", fmt.Sprintf("%s start%s %s", args, wait, name))
 		u.set("ExecStop", fmt.Sprintf("%s stop %s", args, name))
 		// The machine's processes are the unit's: stop them with it.
@@ -226,11 +230,7 @@ func service(st desired.State, c desired.Container, opts Options) string {
 }
 
 func berthArgs(opts Options) string {
-	s := fmt.Sprintf("%s -f %s --runtime nspawn", opts.Engine, opts.Config)
-	if opts.StateDir != "" {
-		s += " --state-dir " + opts.StateDir
-	}
-	return s
+	return fmt.Sprintf("%s -f %s --runtime nspawn", opts.Engine, opts.Config)
 }
 
 // waitCommand polls the container's health port from the host until it

@@ -1,8 +1,10 @@
 package systemd_test
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -101,5 +103,45 @@ func golden(t *testing.T, path, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs (BERTH_UPDATE=1 rewrites it):\n%s", path, got)
+	}
+}
+
+// TestVerify checks the units with systemd's own parser: unknown keys,
+// bad dependencies and commands that are not executable fail it.
+func TestVerify(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but no systemd-analyze (scripts/ci-podman.sh installs systemd-container): %v", err)
+		}
+		t.Skip("no systemd-analyze")
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The engine's path must be executable for verify; any program is.
+	for _, rt := range []string{"docker", "podman", "nspawn"} {
+		t.Run(rt, func(t *testing.T) {
+			files, err := systemd.Generate(state(), systemd.Options{Runtime: rt, Engine: sh, Config: "/etc/berth/berth.yaml"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			var paths []string
+			for _, f := range files {
+				p := filepath.Join(dir, f.Name)
+				if err := os.WriteFile(p, []byte(f.Text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				paths = append(paths, p)
+			}
+			cmd := exec.Command(analyze, append([]string{"verify"}, paths...)...)
+			cmd.Dir = dir
+			out, err := cmd.CombinedOutput()
+			if err != nil || len(bytes.TrimSpace(out)) > 0 {
+				t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+			}
+		})
 	}
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/voidnxlabs/berth/runtime"
+	"github.com/voidnxlabs/berth/runtime/nspawn"
 	"github.com/voidnxlabs/berth/runtime/podman"
+	"github.com/voidnxlabs/berth/state"
 )
 
 // The engines besides Docker. Their settings come from the environment
@@ -25,6 +28,13 @@ func init() {
 			opts.Ulimits = us
 		}
 		return podman.New(ctx, opts)
+	}
+	engines["nspawn"] = func(ctx context.Context) (runtime.Engine, error) {
+		root := os.Getenv("BERTH_NSPAWN_ROOT")
+		if root == "" {
+			root = filepath.Join(state.Default(os.Getenv), "nspawn")
+		}
+		return nspawn.New(ctx, nspawn.Options{Root: root})
 	}
 }
 

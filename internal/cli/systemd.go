@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/state"
 	"github.com/voidnxlabs/berth/systemd"
 )
 
@@ -115,8 +116,12 @@ func (g *globals) systemdGenerate(f *systemdFlags, args []string) error {
 				opts.Engine = exe
 			}
 		}
-		if g.stateDir != "" {
-			opts.StateDir, _ = filepath.Abs(g.stateDir)
+		sd := g.stateDir
+		if sd == "" {
+			sd = state.Default(g.getenv)
+		}
+		if opts.StateDir, err = filepath.Abs(sd); err != nil {
+			return err
 		}
 	}
 	st := *p.st

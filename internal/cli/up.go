@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/voidnxlabs/berth/apply"
+	"github.com/voidnxlabs/berth/backup"
 	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/state"
@@ -88,6 +89,18 @@ func (g *globals) converge(p *project, o runOptions) error {
 		next = 1
 		if len(gens) > 0 {
 			next = gens[len(gens)-1].Number + 1
+		}
+	}
+	if o.action != plan.ActionDown && o.action != plan.ActionStop {
+		// A restore cut off after its swap left content nobody confirmed
+		// healthy: put the previous content back before anything starts.
+		err := backup.RecoverRestores(g.ctx, e, backup.Targets(p.st, false), func(ev backup.Event) {
+			if ev.Msg != "" {
+				fmt.Fprintf(g.stderr, "berth: recovering %s: %s\n", ev.Container, ev.Msg)
+			}
+		})
+		if err != nil {
+			return withHint(fmt.Errorf("recovering an interrupted restore: %w", err), ExitFailure, "run 'berth restore --recover' and read what it says")
 		}
 	}
 	obs, err := plan.Observe(g.ctx, e, *p.st)

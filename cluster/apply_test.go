@@ -260,6 +260,7 @@ func TestApplyConflict(t *testing.T) {
 	if ce.Ref != "StatefulSet/dev-postgres" || !strings.Contains(ce.Message, "kubectl-scale") || !strings.Contains(ce.Message, ".spec.replicas") {
 		t.Errorf("conflict error does not name the object, the manager and the field: %v", err)
 	}
+	t.Log(err)
 	chs, err := e.c.Apply(ctx, m, cluster.ApplyOptions{Force: true})
 	if err != nil {
 		t.Fatal(err)
@@ -267,4 +268,23 @@ func TestApplyConflict(t *testing.T) {
 	if got := refs(chs, cluster.Changed); !slices.Equal(got, []string{"StatefulSet/dev-postgres"}) {
 		t.Errorf("forced apply changed %v", got)
 	}
+}
+
+func TestApplyImmutable(t *testing.T) {
+	e := newEnv(t)
+	cfg := parse(t, "project: p\ndev:\n  enable: true\n  postgres.enable: true\n")
+	m := e.render(t, cfg)
+	if _, err := e.c.Apply(t.Context(), m, cluster.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := cluster.Render(cfg, cluster.Options{Namespace: e.ns, AccessMode: "ReadWriteMany"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.c.Apply(t.Context(), m2, cluster.ApplyOptions{})
+	var ie *cluster.ImmutableError
+	if !errors.As(err, &ie) || ie.Ref != "PersistentVolumeClaim/dev-postgres-data" {
+		t.Fatalf("changing a claim's access mode: %v, want an ImmutableError for the claim", err)
+	}
+	t.Log(err)
 }

@@ -44,6 +44,18 @@ func (e *ConflictError) Error() string {
 	return fmt.Sprintf("applying %s: fields owned by another manager: %s", e.Ref, e.Message)
 }
 
+// ImmutableError reports a change the API server refuses to make in
+// place (a claim's access mode, a workload's selector): the object must be
+// deleted and applied again, which for a claim loses its data.
+type ImmutableError struct {
+	Ref     string
+	Message string
+}
+
+func (e *ImmutableError) Error() string {
+	return fmt.Sprintf("applying %s: the change cannot be made in place: %s", e.Ref, e.Message)
+}
+
 // Kubeconfig returns the kubeconfig file to use: flag when set, else
 // $KUBECONFIG (its first existing entry), else k3s's admin kubeconfig when
 // present, else ~/.kube/config.
@@ -211,6 +223,11 @@ func (c *Client) applyOne(ctx context.Context, o Object, force, dryRun bool) (Ch
 	if err != nil {
 		if apierrors.IsConflict(err) {
 			return ch, &ConflictError{Ref: o.Ref(), Message: conflictMessage(err)}
+		}
+		if apierrors.IsInvalid(err) && strings.Contains(err.Error(), "immutable") {
+			// The server appends a diff of the whole spec; its first line says it.
+			msg, _, _ := strings.Cut(conflictMessage(err), "\n")
+			return ch, &ImmutableError{Ref: o.Ref(), Message: msg}
 		}
 		return ch, c.wrap("applying "+o.Ref(), err)
 	}

@@ -108,7 +108,10 @@ func (g *globals) connect(f *clusterFlags) (*cluster.Client, error) {
 
 func (g *globals) clusterError(err error) error {
 	var ce *cluster.ConflictError
+	var ie *cluster.ImmutableError
 	switch {
+	case errors.As(err, &ie):
+		return withHint(err, ExitFailure, "delete "+ie.Ref+" (kubectl delete), then apply again; deleting a claim deletes its data")
 	case errors.As(err, &ce):
 		return withHint(err, ExitFailure, "another field manager changed these fields (kubectl scale or edit?); re-run with --force-conflicts to take them back, or drop the change there")
 	case errors.Is(err, cluster.ErrUnreachable):

@@ -2,6 +2,9 @@ package cli_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,10 +22,19 @@ const clusterPort = 16543
 func TestClusterScripts(t *testing.T) {
 	kc := clustertest.Kubeconfig(t, clusterPort)
 	t.Cleanup(clustertest.Stop)
+	data, err := os.ReadFile(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, server, _ := strings.Cut(string(data), "server: ")
+	server, _, _ = strings.Cut(server, "\n")
 	p := params("testdata/cluster")
 	setup := p.Setup
 	p.Setup = func(env *testscript.Env) error {
 		env.Setenv("KUBECONFIG", kc)
+		// For curl, standing in for kubectl as another field manager.
+		env.Setenv("PKI", filepath.Join(filepath.Dir(kc), "pki"))
+		env.Setenv("APISERVER", server)
 		env.Setenv("NS", fmt.Sprintf("cli-%d", time.Now().UnixNano()%1e9))
 		env.Setenv("BERTH_STATE_DIR", env.WorkDir+"/state")
 		return setup(env)

@@ -126,6 +126,7 @@ func Render(cfg *config.Config, opts Options) (*Manifest, error) {
 			hosts[ep.IP.String()] = c.Spec.Name
 		}
 	}
+	all := st
 	st = st.Only(opts.Only)
 	if opts.Namespace == "" {
 		opts.Namespace = cfg.Project
@@ -139,7 +140,7 @@ func Render(cfg *config.Config, opts Options) (*Manifest, error) {
 	if opts.AccessMode == "" {
 		opts.AccessMode = "ReadWriteOnce"
 	}
-	r := &renderer{cfg: cfg, st: st, opts: opts, hosts: hosts, m: &Manifest{Namespace: opts.Namespace, Project: cfg.Project}}
+	r := &renderer{cfg: cfg, st: st, all: all, opts: opts, hosts: hosts, m: &Manifest{Namespace: opts.Namespace, Project: cfg.Project}}
 	if err := r.render(); err != nil {
 		return nil, err
 	}
@@ -157,8 +158,11 @@ func Render(cfg *config.Config, opts Options) (*Manifest, error) {
 }
 
 type renderer struct {
-	cfg  *config.Config
-	st   *desired.State
+	cfg *config.Config
+	st  *desired.State // the selected services
+	// all holds every enabled service: a kit's NetworkPolicy and the
+	// proxied set depend on all of them, also when only some are rendered.
+	all  *desired.State
 	opts Options
 	m    *Manifest
 	// hosts maps every container address to its Service's DNS name, to
@@ -181,14 +185,14 @@ func (r *renderer) render() error {
 	r.proxied = map[string]bool{}
 	r.secrets = map[string]bool{}
 	proxy := false
-	for _, c := range r.st.Containers {
+	for _, c := range r.all.Containers {
 		if c.Kit+"/"+c.Service == proxyService {
 			proxy = true
 		}
 	}
 	if proxy {
 		r.m.Notes = append(r.m.Notes, "dev-proxy is not rendered: the cluster's ingress controller ("+r.opts.IngressClass+") takes its place, with an Ingress per web service")
-		for _, c := range r.st.Containers {
+		for _, c := range r.all.Containers {
 			if c.Health != nil && c.Health.Kind == "http" && c.Kit+"/"+c.Service != proxyService {
 				r.proxied[c.Spec.Name] = true
 			}
@@ -495,7 +499,7 @@ func (r *renderer) networkPolicy(kit string) {
 	from := []any{map[string]any{"podSelector": map[string]any{"matchLabels": map[string]any{LabelNetPrefix + kit: "member"}}}}
 	ingress := []any{map[string]any{"from": from}}
 	var web []int
-	for _, c := range r.st.Containers {
+	for _, c := range r.all.Containers {
 		if c.Kit == kit && r.proxied[c.Spec.Name] && len(c.Listen) > 0 {
 			web = append(web, int(c.Listen[0]))
 		}

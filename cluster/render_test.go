@@ -148,3 +148,26 @@ func BenchmarkRenderSeed(b *testing.B) {
 		}
 	}
 }
+
+// A partial render (cluster apply TARGET) must not narrow the kit's
+// NetworkPolicy to the selected services.
+func TestRenderOnlyKeepsKitPolicy(t *testing.T) {
+	cfg := seedConfig(t)
+	policy := func(only map[string]bool) string {
+		m, err := cluster.Render(cfg, cluster.Options{Only: only})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range m.Objects {
+			if o.Ref() == "NetworkPolicy/ml-network" {
+				y, _ := o.YAML()
+				return string(y)
+			}
+		}
+		t.Fatal("no NetworkPolicy/ml-network")
+		return ""
+	}
+	if full, one := policy(nil), policy(map[string]bool{"ml-ollama": true}); full != one {
+		t.Errorf("ml-network rendered for ml-ollama alone differs from the full render:\n%s\nvs\n%s", one, full)
+	}
+}

@@ -230,7 +230,7 @@ func service(st desired.State, c desired.Container, opts Options) string {
 }
 
 func berthArgs(opts Options) string {
-	return fmt.Sprintf("%s -f %s --runtime nspawn", opts.Engine, opts.Config)
+	return fmt.Sprintf("%s --file %s --runtime nspawn", opts.Engine, opts.Config)
 }
 
 // waitCommand polls the container's health port from the host until it

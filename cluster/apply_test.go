@@ -12,6 +12,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
@@ -155,6 +156,16 @@ func TestApplySeed(t *testing.T) {
 	poll(t, "pod dev-postgres-0", func() bool { return e.exists(t, podGVR, "dev-postgres-0") })
 	poll(t, "pod ml-ollama-0 (runtimeClassName nvidia, GPU limit)", func() bool { return e.exists(t, podGVR, "ml-ollama-0") })
 
+	// A scheduler's complaint about a pod, as status must show it.
+	ev := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Event",
+		"metadata":       map[string]any{"name": "dev-postgres-0.test", "namespace": e.ns},
+		"involvedObject": map[string]any{"kind": "Pod", "name": "dev-postgres-0", "namespace": e.ns},
+		"type":           "Warning", "reason": "FailedScheduling", "message": "0/3 nodes are available",
+	}}
+	if _, err := e.dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "events"}).Namespace(e.ns).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	st, err := e.c.Status(ctx, m)
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +173,11 @@ func TestApplySeed(t *testing.T) {
 	for _, w := range st.Workloads {
 		if !w.Present || w.Replicas != 1 || w.Ready != 0 {
 			t.Errorf("status of %s: %+v, want present, 1 replica, none ready (no kubelet)", w.Ref, w)
+		}
+		if w.Ref == "StatefulSet/dev-postgres" {
+			if len(w.Pods) != 1 || w.Pods[0].Phase != "Pending" || !slices.Equal(w.Pods[0].Events, []string{"FailedScheduling: 0/3 nodes are available"}) {
+				t.Errorf("status of dev-postgres's pods: %+v", w.Pods)
+			}
 		}
 	}
 	for _, c := range st.Claims {

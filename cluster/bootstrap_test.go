@@ -4,6 +4,11 @@ import (
 	"bytes"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"github.com/voidnxlabs/berth/cluster"
 )
 
@@ -29,19 +34,53 @@ func TestRenderBootstrap(t *testing.T) {
 	}
 }
 
-// The add-ons' RuntimeClass is accepted by a real API server (the
-// HelmChart kind exists only where k3s's helm controller runs).
-func TestApplyBootstrapRuntimeClass(t *testing.T) {
+// The add-ons are accepted by a real API server. The HelmChart kind comes
+// from k3s's helm controller; a permissive stand-in for its CRD is
+// installed here, so this checks the apply path and the object shape, not
+// the fields the helm controller reads.
+func TestApplyBootstrap(t *testing.T) {
 	e := newEnv(t)
-	b, err := cluster.RenderBootstrap(cluster.BootstrapOptions{})
+	ctx := t.Context()
+	crds := e.dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "helmcharts.helm.cattle.io"},
+		"spec": map[string]any{
+			"group": "helm.cattle.io", "scope": "Namespaced",
+			"names": map[string]any{"kind": "HelmChart", "plural": "helmcharts", "singular": "helmchart", "listKind": "HelmChartList"},
+			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
+		},
+	}}
+	if _, err := crds.Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	b, err := cluster.RenderBootstrap(cluster.BootstrapOptions{GPU: true, Replicas: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := &cluster.Manifest{Objects: b.Manifest.Objects[:1]}
-	if rc.Objects[0].Kind() != "RuntimeClass" {
-		t.Fatalf("first add-on is %s", rc.Objects[0].Ref())
+	// The CRD takes a moment to be served.
+	var chs []cluster.Change
+	poll(t, "the HelmChart CRD", func() bool {
+		chs, err = e.c.Apply(ctx, b.Manifest, cluster.ApplyOptions{})
+		return err == nil
+	})
+	if len(chs) != 3 {
+		t.Fatalf("applied %v", chs)
 	}
-	if _, err := e.c.Apply(t.Context(), rc, cluster.ApplyOptions{}); err != nil {
+	chs, err = e.c.Apply(ctx, b.Manifest, cluster.ApplyOptions{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if got := refs(chs, cluster.Unchanged); len(got) != 3 {
+		t.Errorf("second bootstrap apply: %v", chs)
+	}
+	hc, err := e.dyn.Resource(schema.GroupVersionResource{Group: "helm.cattle.io", Version: "v1", Resource: "helmcharts"}).
+		Namespace("kube-system").Get(ctx, "longhorn", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _ := unstructured.NestedString(hc.Object, "spec", "chart"); v != "longhorn" {
+		t.Errorf("HelmChart longhorn has chart %q", v)
 	}
 }

@@ -326,8 +326,12 @@ func (e *Engine) start(ctx context.Context, m *machineRecord) error {
 	if err != nil {
 		return err
 	}
+	cgroups, err := e.cgroupDirs(m)
+	if err != nil {
+		return fmt.Errorf("applying resource limits: %w", err)
+	}
 	_ = os.Remove(filepath.Join(dir, "exit"))
-	pid, err := e.launch(ctx, m, args)
+	pid, err := e.launch(ctx, m, args, cgroups)
 	if err != nil {
 		return err
 	}
@@ -452,20 +456,26 @@ func escapeColon(p string) string { return strings.ReplaceAll(p, ":", `\:`) }
 // ends. The shell is started through an intermediate one that exits at
 // once, so that the monitor is nobody's child and never a zombie of a
 // berth that outlives it.
-func (e *Engine) launch(ctx context.Context, m *machineRecord, args []string) (int, error) {
+func (e *Engine) launch(ctx context.Context, m *machineRecord, args []string, cgroups []string) (int, error) {
 	dir := e.machineDir(m.ID)
 	q := make([]string, len(args))
 	for i, a := range args {
 		q[i] = shq(a)
 	}
-	monitor := strings.Join([]string{
+	var join []string
+	for _, c := range cgroups {
+		// The monitor joins the machine's cgroups; nspawn and the
+		// payload inherit them.
+		join = append(join, fmt.Sprintf("echo $$ > %s", shq(c+"/cgroup.procs")))
+	}
+	monitor := strings.Join(append(join,
 		"exec </dev/null",
 		fmt.Sprintf("%s >>%s 2>>%s", strings.Join(q, " "), shq(dir+"/stdout"), shq(dir+"/stderr")),
 		"code=$?",
 		fmt.Sprintf("umount -l %s 2>/dev/null", shq(dir+"/rootfs")),
 		fmt.Sprintf("ip netns del %s 2>/dev/null", netnsName(m.ID)),
 		fmt.Sprintf("echo $code > %s.tmp && mv %s.tmp %s", shq(dir+"/exit"), shq(dir+"/exit"), shq(dir+"/exit")),
-	}, "\n")
+	), "\n")
 	pidFile := filepath.Join(dir, "monitor.pid")
 	_ = os.Remove(pidFile)
 	outer := fmt.Sprintf("setsid sh -c %s </dev/null >/dev/null 2>&1 & echo $! > %s", shq(monitor), shq(pidFile))
@@ -498,6 +508,9 @@ func (e *Engine) teardown(ctx context.Context, m *machineRecord) {
 	}
 	_ = run(ctx, "ip", "netns", "del", netnsName(m.ID))
 	_ = syscall.Unmount(filepath.Join(e.machineDir(m.ID), "rootfs"), syscall.MNT_DETACH)
+	if !e.alive(m) {
+		e.removeCgroups(m)
+	}
 }
 
 // StopContainer stops a machine: SIGTERM to its payload through nspawn,
@@ -536,8 +549,10 @@ func (e *Engine) stop(ctx context.Context, m *machineRecord, timeout time.Durati
 			return err
 		}
 	}
-	// The monitor ran its teardown; the port rules are berth's to remove.
+	// The monitor ran its teardown; the port rules and cgroups are
+	// berth's to remove.
 	_ = deleteRules(context.WithoutCancel(ctx), "berth-machine:"+m.ID[:16])
+	e.removeCgroups(m)
 	return nil
 }
 

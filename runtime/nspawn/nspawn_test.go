@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/voidnxlabs/berth/internal/fixture"
 	"github.com/voidnxlabs/berth/runtime"
 	"github.com/voidnxlabs/berth/runtime/nspawn"
 	"github.com/voidnxlabs/berth/runtime/runtimetest"
@@ -73,3 +75,61 @@ var scenarios = scenariotest.Options{
 func TestScenarios(t *testing.T) { scenariotest.Run(t, engine(t), scenarios) }
 
 func TestCancel(t *testing.T) { scenariotest.Cancel(t, engine(t), scenarios) }
+
+// TestLimits checks that a machine's memory, CPU and pids limits are in
+// force: its processes are in cgroups that carry them.
+func TestLimits(t *testing.T) {
+	e := engine(t)
+	ref := fixture.Load(t, e)
+	labels := map[string]string{runtime.LabelProject: "berthtest-limits"}
+	t.Cleanup(func() { runtimetest.Cleanup(t, e, labels) })
+	spec := runtime.ContainerSpec{
+		Name: "berthtest-limits", Image: ref, Labels: labels,
+		Resources: runtime.Resources{MemoryBytes: 96 << 20, NanoCPUs: 250_000_000, PidsLimit: 64},
+	}
+	id, err := e.CreateContainer(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.StartContainer(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	runtimetest.Eventually(t, 10*time.Second, "the machine's nspawn to run", func() bool {
+		out, err = exec.Command("pgrep", "-f", "systemd-nspawn .*--machine="+spec.Name+" ").Output()
+		return err == nil
+	})
+	pid := strings.Fields(string(out))[0]
+	data, err := os.ReadFile("/proc/" + pid + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := false
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		v2 = true
+	}
+	want := map[string]string{"memory.limit_in_bytes": "100663296", "cpu.cfs_quota_us": "25000", "pids.max": "64"}
+	ctrl := map[string]string{"memory.limit_in_bytes": "memory", "cpu.cfs_quota_us": "cpu", "pids.max": "pids"}
+	if v2 {
+		want = map[string]string{"memory.max": "100663296", "cpu.max": "25000 100000", "pids.max": "64"}
+	}
+	for file, value := range want {
+		var dir string
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			f := strings.SplitN(line, ":", 3)
+			if v2 && f[0] == "0" {
+				dir = "/sys/fs/cgroup" + f[2]
+			}
+			if !v2 && slices.Contains(strings.Split(f[1], ","), ctrl[file]) {
+				dir = filepath.Join("/sys/fs/cgroup", ctrl[file], f[2])
+			}
+		}
+		got, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil || strings.TrimSpace(string(got)) != value {
+			t.Errorf("%s/%s = %q, %v; want %s", dir, file, got, err, value)
+		}
+	}
+	if err := e.StopContainer(t.Context(), id, time.Second); err != nil {
+		t.Fatal(err)
+	}
+}

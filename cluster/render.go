@@ -7,6 +7,7 @@ package cluster
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -139,6 +140,9 @@ func Render(cfg *config.Config, opts Options) (*Manifest, error) {
 	}
 	if opts.AccessMode == "" {
 		opts.AccessMode = "ReadWriteOnce"
+	}
+	if !dnsLabel.MatchString(opts.Namespace) {
+		return nil, fmt.Errorf("rendering: namespace %q is not a DNS label (lowercase letters, digits and '-', at most 63): pass another namespace", opts.Namespace)
 	}
 	r := &renderer{cfg: cfg, st: st, all: all, opts: opts, hosts: hosts, m: &Manifest{Namespace: opts.Namespace, Project: cfg.Project}}
 	if err := r.render(); err != nil {
@@ -285,8 +289,14 @@ func volumeName(container, option string) string {
 	return container + "-" + b.String()
 }
 
+// dnsLabel is what namespaces, Service names and label values must be.
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
 func (r *renderer) service(c *desired.Container) error {
 	name := c.Spec.Name
+	if !dnsLabel.MatchString(name) {
+		return fmt.Errorf("name %q is longer than a Kubernetes Service name may be (63)", name)
+	}
 	ports := r.ports(c)
 	if len(ports) > 0 {
 		var sp []any

@@ -171,3 +171,18 @@ func TestRenderOnlyKeepsKitPolicy(t *testing.T) {
 		t.Errorf("ml-network rendered for ml-ollama alone differs from the full render:\n%s\nvs\n%s", one, full)
 	}
 }
+
+func TestRenderBadNames(t *testing.T) {
+	cfg := seedConfig(t)
+	if _, err := cluster.Render(cfg, cluster.Options{Namespace: "My_NS"}); err == nil {
+		t.Error("namespace My_NS was accepted")
+	}
+	long := strings.Repeat("x", 60)
+	cfg2, err := config.Parse("berth.yaml", []byte("project: p\nlab:\n  enable: true\n  network: { subnet: 192.168.220.0/24 }\n  "+long+": { image: busybox, port: 80 }\n"), config.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Render(cfg2, cluster.Options{}); err == nil || !strings.Contains(err.Error(), "63") {
+		t.Errorf("a 64-character container name: %v", err)
+	}
+}

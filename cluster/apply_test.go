@@ -39,7 +39,7 @@ const labKit = `
 lab:
   enable: true
   network: { subnet: 192.168.220.0/24 }
-  cache: { image: ghcr.io/voidnxlabs/redis:latest, port: 6379 }
+  cache: { image: ghcr.io/voidnxlabs/redis:latest, port: 6379, resources: { memory: 512m, cpus: 0.5, shmSize: 64m } }
 `
 
 func parse(t *testing.T, text string) *config.Config {

@@ -387,6 +387,9 @@ func (r *renderer) service(c *desired.Container) error {
 			pod["runtimeClassName"] = rc
 		}
 	}
+	if c.Spec.Resources.PidsLimit > 0 {
+		r.m.Notes = append(r.m.Notes, fmt.Sprintf("%s: the pids limit is not rendered: Kubernetes sets it per node (kubelet podPidsLimit)", name))
+	}
 	if len(limits) > 0 {
 		container["resources"] = map[string]any{"limits": limits}
 	}

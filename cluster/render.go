@@ -320,7 +320,14 @@ func (r *renderer) service(c *desired.Container) error {
 		container["workingDir"] = c.Spec.WorkingDir
 	}
 	var env []any
-	for _, kv := range c.Spec.Env {
+	envs := c.Spec.Env
+	if c.Kit+"/"+c.Service == "dev/postgres" && len(c.DataPaths) > 0 && !hasEnv(envs, "PGDATA") {
+		// A fresh Longhorn volume holds lost+found, and initdb refuses a
+		// data directory that is not empty: the cluster goes one level down.
+		envs = append(append([]string(nil), envs...), "PGDATA="+c.DataPaths[0].Target+"/pgdata")
+		sort.Strings(envs)
+	}
+	for _, kv := range envs {
 		k, v, _ := strings.Cut(kv, "=")
 		if sec, ok := strings.CutPrefix(v, "<secret:"); ok && strings.HasSuffix(sec, ">") {
 			sec = strings.TrimSuffix(sec, ">")
@@ -561,6 +568,15 @@ func (r *renderer) rewriteHosts(v string) string {
 		}
 	}
 	return v
+}
+
+func hasEnv(env []string, name string) bool {
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k == name {
+			return true
+		}
+	}
+	return false
 }
 
 // quantity writes a byte count in the largest binary unit that divides it.

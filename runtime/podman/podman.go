@@ -235,25 +235,24 @@ func labelFilter(labels map[string]string) map[string][]string {
 	return map[string][]string{"label": ls}
 }
 
-type versionInfo struct {
-	Version struct {
-		APIVersion string `json:"APIVersion"`
-		Version    string `json:"Version"`
-	} `json:"version"`
-	Host struct {
-		OCIRuntime struct {
-			Name string `json:"name"`
-		} `json:"ociRuntime"`
-	} `json:"host"`
-}
-
-// Info describes the engine. Podman reads CDI specs from /etc/cdi and
-// /var/run/cdi on every create, so CDI is reported as enabled when either
-// directory exists.
+// Info describes the engine. It asks /_ping, whose headers carry the
+// versions: /info and /version run the OCI runtime and conmon to report
+// theirs and take a second or more. Podman reads CDI specs from /etc/cdi
+// and /var/run/cdi on every create, so CDI is reported as enabled when
+// either directory exists.
 func (e *Engine) Info(ctx context.Context) (runtime.Info, error) {
-	var v versionInfo
-	if err := e.do(ctx, http.MethodGet, "/info", nil, nil, &v); err != nil {
+	resp, err := e.send(ctx, http.MethodGet, "/_ping", nil, nil)
+	if err != nil {
 		return runtime.Info{}, fmt.Errorf("getting podman info: %w", err)
+	}
+	resp.Body.Close()
+	api := resp.Header.Get("Libpod-Api-Version")
+	if api == "" {
+		return runtime.Info{}, fmt.Errorf("getting podman info: %w: no Libpod-Api-Version header: not podman", runtime.ErrUnreachable)
+	}
+	version := api
+	if s, ok := strings.CutPrefix(resp.Header.Get("Server"), "Libpod/"); ok {
+		version, _, _ = strings.Cut(s, " ")
 	}
 	cdi := false
 	for _, d := range []string{"/etc/cdi", "/var/run/cdi"} {
@@ -263,8 +262,8 @@ func (e *Engine) Info(ctx context.Context) (runtime.Info, error) {
 	}
 	return runtime.Info{
 		Name:       "podman",
-		Version:    v.Version.Version,
-		APIVersion: v.Version.APIVersion,
+		Version:    version,
+		APIVersion: api,
 		CDIEnabled: cdi,
 		// Podman has no nvidia runtime of its own: GPUs go through CDI or
 		// the nvidia hook, both of which are device names here.

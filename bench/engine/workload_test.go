@@ -111,3 +111,15 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+func TestPairedRatio(t *testing.T) {
+	// Load that drifts between repetitions moves both tools together.
+	a := []float64{1.1, 2.2, 3.3}
+	b := []float64{1, 2, 3}
+	if got := pairedRatio(a, b); got < 1.0999 || got > 1.1001 {
+		t.Errorf("pairedRatio = %v, want 1.1", got)
+	}
+	if got := pairedRatio(nil, b); got != 0 {
+		t.Errorf("pairedRatio of nothing = %v, want 0", got)
+	}
+}

@@ -453,10 +453,16 @@ func (g *globals) logs(args []string, o logsOptions) error {
 		return withHint(errors.New("none of the selected containers exists"), ExitFailure,
 			"create them with 'berth up "+strings.Join(args, " ")+"'")
 	}
-	if len(names) == 1 && !o.prefix {
+	// The prefix depends on what was asked for, not on what exists, so
+	// that a kit's logs look the same while one of its containers is gone.
+	if len(sel) == 1 && !o.prefix {
 		return g.logsError(e.Logs(g.ctx, names[0], lo, g.stdout, g.stderr))
 	}
-	pf := newPrefixer(names, colourOn(g, g.stdout), colourOn(g, g.stderr))
+	var all []string
+	for _, s := range sel {
+		all = append(all, s.Container)
+	}
+	pf := newPrefixer(all, colourOn(g, g.stdout), colourOn(g, g.stderr))
 	if o.follow {
 		return g.followMerged(e, names, lo, pf)
 	}

@@ -24,9 +24,6 @@ import (
 	"github.com/voidnxlabs/berth/kits"
 )
 
-// testPort is this package's control plane port (internal/cli uses another).
-const testPort = 16443
-
 func TestMain(m *testing.M) {
 	code := m.Run()
 	clustertest.Stop()
@@ -59,7 +56,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	kc := clustertest.Kubeconfig(t, testPort)
+	kc := clustertest.Kubeconfig(t)
 	c, err := cluster.Connect(kc)
 	if err != nil {
 		t.Fatal(err)

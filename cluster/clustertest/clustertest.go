@@ -6,6 +6,7 @@ package clustertest
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ var (
 	startErr   error
 	started    bool
 	env        []string
+	runDir     string
 )
 
 func script() string {
@@ -28,13 +30,39 @@ func script() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "scripts", "testcp.sh")
 }
 
+// freePorts finds a port p such that p..p+3 are free on the loopback: the
+// apiserver's, etcd's two and the controller-manager's.
+func freePorts() (int, error) {
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		ok := p+3 < 65536
+		for i := 1; ok && i <= 3; i++ {
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+i)); err != nil {
+				ok = false
+			} else {
+				l.Close()
+			}
+		}
+		if ok {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no four free ports in a row on 127.0.0.1")
+}
+
 // Kubeconfig returns the kubeconfig of a running control plane, starting it
-// on first use (the first run builds it: minutes). port picks the
-// apiserver port and the run dir, so that test binaries running in
-// parallel each get their own. With -short, or without one outside CI, the
-// test is skipped; under CI=true a control plane that does not start fails
-// the test.
-func Kubeconfig(t testing.TB, port int) string {
+// on first use (the first run builds it: minutes). Each test binary gets
+// its own, on free ports, so that test runs never share one. With -short,
+// or without one outside CI, the test is skipped; under CI=true a control
+// plane that does not start fails the test.
+//
+// BERTH_TEST_KUBECONFIG names a running cluster to use instead.
+func Kubeconfig(t testing.TB) string {
 	t.Helper()
 	if v := os.Getenv("BERTH_TEST_KUBECONFIG"); v != "" {
 		return v
@@ -43,9 +71,15 @@ func Kubeconfig(t testing.TB, port int) string {
 		t.Skip("needs a control plane; -short")
 	}
 	once.Do(func() {
+		port, err := freePorts()
+		if err != nil {
+			startErr = err
+			return
+		}
+		runDir = fmt.Sprintf("%s/berth-testcp-%d", os.TempDir(), port)
 		env = append(os.Environ(),
 			fmt.Sprintf("BERTH_TESTCP_PORT=%d", port),
-			fmt.Sprintf("BERTH_TESTCP_DIR=/tmp/berth-testcp-%d", port))
+			"BERTH_TESTCP_DIR="+runDir)
 		cmd := exec.Command("bash", script(), "start")
 		cmd.Env = env
 		var stderr bytes.Buffer
@@ -75,5 +109,8 @@ func Stop() {
 	}
 	cmd := exec.Command("bash", script(), "stop")
 	cmd.Env = env
-	_ = cmd.Run()
+	if cmd.Run() == nil {
+		os.RemoveAll(runDir)
+		os.Remove(runDir + ".lock")
+	}
 }

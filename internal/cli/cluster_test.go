@@ -13,14 +13,10 @@ import (
 	"github.com/voidnxlabs/berth/cluster/clustertest"
 )
 
-// clusterPort is the control plane port of this package's tests (cluster's
-// own tests use another, so both packages can run at once).
-const clusterPort = 16543
-
 // TestClusterScripts runs the cluster transcripts in testdata/cluster
 // against a real API server, each in a namespace of its own.
 func TestClusterScripts(t *testing.T) {
-	kc := clustertest.Kubeconfig(t, clusterPort)
+	kc := clustertest.Kubeconfig(t)
 	t.Cleanup(clustertest.Stop)
 	data, err := os.ReadFile(kc)
 	if err != nil {

@@ -84,12 +84,14 @@ func Kubeconfig(t testing.TB) string {
 		cmd.Env = env
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
+		// Set before the start: a start that fails half way leaves
+		// daemons that Stop must end.
+		started = true
 		out, err := cmd.Output()
 		if err != nil {
 			startErr = fmt.Errorf("scripts/testcp.sh start: %v\n%s", err, stderr.String())
 			return
 		}
-		started = true
 		kubeconfig = strings.TrimSpace(string(out))
 	})
 	if startErr != nil {

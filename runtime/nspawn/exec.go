@@ -136,6 +136,7 @@ func (e *Engine) execEnv(m *machineRecord, extra []string) []string {
 		env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	}
 	env = append(env, m.Spec.Env...)
+	env = append(env, m.GPU.Env...)
 	env = append(env, "container=systemd-nspawn")
 	return append(env, extra...)
 }

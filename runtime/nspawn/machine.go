@@ -28,6 +28,8 @@ type machineRecord struct {
 	ImageID string                `json:"imageId"`
 	Layers  []string              `json:"layers"` // diff IDs, bottom first
 	Created time.Time             `json:"created"`
+	// GPU is what the spec's GPU requests resolved to at create.
+	GPU gpuEdits `json:"gpu,omitempty"`
 	// Process of the machine's last start, from state.json.
 	run runState
 }
@@ -142,8 +144,13 @@ func (e *Engine) CreateContainer(ctx context.Context, spec runtime.ContainerSpec
 			return "", fmt.Errorf("creating container %q: port %d: no host address to publish on", spec.Name, p.ContainerPort)
 		}
 	}
-	if len(spec.GPUs) > 0 {
-		return "", fmt.Errorf("creating container %q: nspawn takes GPUs as device nodes (gpu mode devices), not %s requests", spec.Name, spec.GPUs[0].Driver)
+	names, err := cdiNames(spec.GPUs)
+	if err != nil {
+		return "", fmt.Errorf("creating container %q: %w", spec.Name, err)
+	}
+	gpu, err := resolveCDI(e.cdiDirs, names)
+	if err != nil {
+		return "", fmt.Errorf("creating container %q: %w", spec.Name, err)
 	}
 	unlock, err := e.lock()
 	if err != nil {
@@ -159,7 +166,7 @@ func (e *Engine) CreateContainer(ctx context.Context, spec runtime.ContainerSpec
 	}
 	b := make([]byte, 32)
 	rand.Read(b)
-	m := &machineRecord{ID: hex.EncodeToString(b), Spec: spec, ImageID: img.ID, Layers: img.Layers, Created: time.Now().UTC()}
+	m := &machineRecord{ID: hex.EncodeToString(b), Spec: spec, ImageID: img.ID, Layers: img.Layers, Created: time.Now().UTC(), GPU: gpu}
 	dir := e.machineDir(m.ID)
 	for _, d := range []string{"upper", "work", "rootfs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -394,6 +401,7 @@ func (e *Engine) nspawnArgs(m *machineRecord, img imageRecord) ([]string, error)
 		env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	}
 	env = append(env, s.Env...)
+	env = append(env, m.GPU.Env...)
 	for _, kv := range env {
 		args = append(args, "--setenv="+kv)
 	}
@@ -411,14 +419,14 @@ func (e *Engine) nspawnArgs(m *machineRecord, img imageRecord) ([]string, error)
 	if user != "" && user != "root" && user != "0" {
 		args = append(args, "--user="+user)
 	}
-	for _, mt := range m.Spec.Mounts {
+	for _, mt := range append(slices.Clone(m.Spec.Mounts), m.GPU.Mounts...) {
 		flag := "--bind="
 		if mt.ReadOnly {
 			flag = "--bind-ro="
 		}
 		args = append(args, flag+escapeColon(mt.Source)+":"+escapeColon(mt.Target))
 	}
-	for _, d := range s.Devices {
+	for _, d := range append(slices.Clone(s.Devices), m.GPU.Devices...) {
 		ctr := d.Container
 		if ctr == "" {
 			ctr = d.Host
@@ -481,6 +489,8 @@ func (e *Engine) launch(ctx context.Context, m *machineRecord, args []string, cg
 	outer := fmt.Sprintf("setsid sh -c %s </dev/null >/dev/null 2>&1 & echo $! > %s", shq(monitor), shq(pidFile))
 	cmd := exec.Command("sh", "-c", outer)
 	cmd.Dir = "/"
+	// berth's own environment stays out of the monitor and nspawn.
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("launching the machine: %v: %s", err, out)

@@ -39,12 +39,16 @@ type Options struct {
 	// Root is the directory the engine keeps everything in; it is made
 	// when missing. Typically <state dir>/nspawn.
 	Root string
+	// CDIDirs are where CDI specs for GPUs are read; nil means
+	// DefaultCDIDirs.
+	CDIDirs []string
 }
 
 // Engine drives systemd-nspawn machines.
 type Engine struct {
-	root   string
-	nspawn string
+	root    string
+	nspawn  string
+	cdiDirs []string
 	mu     sync.Mutex // with the file lock, serialises changes
 }
 
@@ -77,7 +81,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("%w: nspawn machines need root", runtime.ErrUnreachable)
 	}
 	nspawn, _ := exec.LookPath("systemd-nspawn")
-	e := &Engine{root: opts.Root, nspawn: nspawn}
+	e := &Engine{root: opts.Root, nspawn: nspawn, cdiDirs: opts.CDIDirs}
+	if e.cdiDirs == nil {
+		e.cdiDirs = DefaultCDIDirs
+	}
 	for _, d := range []string{"layers", "images", "networks", "machines", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(e.root, d), 0o700); err != nil {
 			return nil, fmt.Errorf("making nspawn root: %w", err)
@@ -147,12 +154,17 @@ func (e *Engine) Info(ctx context.Context) (runtime.Info, error) {
 	if len(f) >= 2 {
 		v = f[1]
 	}
-	_, cdi := os.Stat("/etc/cdi")
+	cdi := false
+	for _, d := range e.cdiDirs {
+		if _, err := os.Stat(d); err == nil {
+			cdi = true
+		}
+	}
 	return runtime.Info{
 		Name:       "nspawn",
 		Version:    v,
 		APIVersion: storeVersion,
-		CDIEnabled: cdi == nil,
+		CDIEnabled: cdi,
 	}, nil
 }
 

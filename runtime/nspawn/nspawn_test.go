@@ -2,6 +2,7 @@ package nspawn_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -131,5 +132,106 @@ func TestLimits(t *testing.T) {
 	}
 	if err := e.StopContainer(t.Context(), id, time.Second); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCDI gives a machine a "GPU" from a CDI spec, as the NVIDIA toolkit
+// writes them: its device node, the libraries the spec mounts and its
+// environment reach the machine. The device is /dev/null: there is no GPU
+// here, and the mechanism is the same.
+func TestCDI(t *testing.T) {
+	engine(t) // skips or fails as the others do
+	cdi := t.TempDir()
+	lib := filepath.Join(t.TempDir(), "libcuda.so.1")
+	if err := os.WriteFile(lib, []byte("not really"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := `cdiVersion: 0.5.0
+kind: nvidia.com/gpu
+devices:
+- name: GPU-fake-0
+  containerEdits:
+    deviceNodes:
+    - path: /dev/nvidia0
+      hostPath: /dev/null
+- name: all
+  containerEdits:
+    deviceNodes:
+    - path: /dev/nvidia0
+      hostPath: /dev/null
+containerEdits:
+  env: [NVIDIA_VISIBLE_DEVICES=void, BERTH_CDI_TEST=1]
+  deviceNodes:
+  - path: /dev/nvidiactl
+    hostPath: /dev/zero
+  mounts:
+  - hostPath: ` + lib + `
+    containerPath: /usr/lib/x86_64-linux-gnu/libcuda.so.1
+    options: [ro, nosuid, nodev, bind]
+`
+	if err := os.WriteFile(filepath.Join(cdi, "nvidia.yaml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := nspawn.New(t.Context(), nspawn.Options{Root: root, CDIDirs: []string{cdi}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := e.Info(t.Context()); err != nil || !info.CDIEnabled {
+		t.Errorf("Info = %+v, %v; want CDI enabled", info, err)
+	}
+	ref := fixture.Load(t, e)
+	labels := map[string]string{runtime.LabelProject: "berthtest-cdi"}
+	t.Cleanup(func() { runtimetest.Cleanup(t, e, labels) })
+
+	missing := runtime.ContainerSpec{Name: "berthtest-cdi-missing", Image: ref, Labels: labels,
+		GPUs: []runtime.GPURequest{{Driver: "cdi", DeviceIDs: []string{"nvidia.com/gpu=GPU-other"}}}}
+	if _, err := e.CreateContainer(t.Context(), missing); !errors.Is(err, runtime.ErrNotFound) || !strings.Contains(err.Error(), "nvidia-ctk cdi generate") {
+		t.Errorf("a device no spec has: err = %v, want ErrNotFound with a hint", err)
+	}
+
+	for _, req := range []runtime.GPURequest{
+		{Driver: "cdi", DeviceIDs: []string{"nvidia.com/gpu=GPU-fake-0"}},
+		{Driver: "nvidia", Count: -1}, // the nvidia driver's "all", through CDI
+	} {
+		s := runtime.ContainerSpec{Name: "berthtest-cdi-" + req.Driver, Image: ref, Labels: labels, GPUs: []runtime.GPURequest{req}, Env: []string{"BERTH_CDI_MACHINE=berthtest-cdi-" + req.Driver}}
+		id, err := e.CreateContainer(t.Context(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.StartContainer(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/dev/nvidia0", "/dev/nvidiactl", "/usr/lib/x86_64-linux-gnu/libcuda.so.1"} {
+			if code, err := e.Exec(t.Context(), id, runtime.ExecOptions{Cmd: []string{fixture.Binary, "-stat", path}}); err != nil || code != 0 {
+				t.Errorf("%s: %s in the machine: exit %d, %v", req.Driver, path, code, err)
+			}
+		}
+		// The payload's environment, read from the host.
+		var environ []byte
+		runtimetest.Eventually(t, 10*time.Second, "the payload's environment", func() bool {
+			// The payload: innermost PID 1, with the machine's own
+			// variable.
+			all, _ := filepath.Glob("/proc/[0-9]*/status")
+			for _, st := range all {
+				data, err := os.ReadFile(st)
+				if err != nil || !strings.Contains(string(data), "\nNSpid:") {
+					continue
+				}
+				for _, line := range strings.Split(string(data), "\n") {
+					f := strings.Fields(strings.TrimPrefix(line, "NSpid:"))
+					if strings.HasPrefix(line, "NSpid:") && len(f) == 2 && f[1] == "1" {
+						env, err := os.ReadFile(filepath.Join(filepath.Dir(st), "environ"))
+						if err == nil && strings.Contains(string(env), "BERTH_CDI_MACHINE="+s.Name+"\x00") {
+							environ = env
+							return true
+						}
+					}
+				}
+			}
+			return false
+		})
+		if !strings.Contains(string(environ), "\x00BERTH_CDI_TEST=1\x00") {
+			t.Errorf("%s: environment %q lacks the spec's BERTH_CDI_TEST=1", req.Driver, environ)
+		}
 	}
 }

@@ -49,7 +49,7 @@ type Engine struct {
 	root    string
 	nspawn  string
 	cdiDirs []string
-	mu     sync.Mutex // with the file lock, serialises changes
+	mu      sync.Mutex // with the file lock, serialises changes
 }
 
 var _ runtime.Engine = (*Engine)(nil)

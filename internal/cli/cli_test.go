@@ -107,6 +107,8 @@ func params(dir string) testscript.Params {
 			// Keep the user's environment out of the scripts.
 			env.Setenv("BERTH_CONFIG", "")
 			env.Setenv("XDG_STATE_HOME", env.WorkDir+"/.state")
+			// As root the default is /var/lib/berth: keep scripts out of it.
+			env.Setenv("BERTH_STATE_DIR", env.WorkDir+"/.state/berth")
 			env.Setenv("CI", os.Getenv("CI"))
 			// Scripts that build Go programs share the host's build cache.
 			if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {

@@ -118,6 +118,8 @@ type Options struct {
 	// service needs one and is not optional).
 	GPU     bool
 	WantGPU bool
+	// Cluster checks this host as a node of a k3s cluster with Longhorn.
+	Cluster bool
 
 	// Addrs lists the host's interface addresses (default: net.Interfaces).
 	Addrs func() ([]IfaceAddr, error)
@@ -145,6 +147,9 @@ func Run(ctx context.Context, opts Options) Report {
 	}
 	checkSubnets(ctx, r, opts)
 	checkPorts(r, opts)
+	if opts.Cluster {
+		checkCluster(r, opts)
+	}
 	checkDisk(r, opts)
 	if opts.GPU || opts.WantGPU {
 		checkGPU(ctx, r, opts, info)

@@ -25,6 +25,7 @@ type doctorFlags struct {
 	paths    []string
 	noEngine bool
 	wantGPU  bool
+	cluster  bool
 }
 
 func newDoctorCmd(g *globals) *cobra.Command {
@@ -48,7 +49,8 @@ running containers publish count as in use by berth, not as conflicts.
 It exits 1 when any check fails.`,
 		Example: `  berth doctor
   berth doctor --subnet ml=192.168.200.0/24 --port ml-ollama=127.0.0.1:11434
-  berth doctor --json`,
+  berth doctor --json
+  berth doctor --cluster       # on a k3s node: Longhorn's prerequisites`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(g)
@@ -96,6 +98,7 @@ It exits 1 when any check fails.`,
 	fl.StringArrayVar(&f.paths, "path", nil, "a data path, NAME=PATH")
 	fl.BoolVar(&f.noEngine, "no-engine", false, "skip the engine check")
 	fl.BoolVar(&f.wantGPU, "want-gpu", false, "fail when no GPU is found")
+	fl.BoolVar(&f.cluster, "cluster", false, "also check this host as a k3s node for Longhorn (open-iscsi, iscsid, NFS client, its data path)")
 	addJSON(cmd, g)
 	return cmd
 }
@@ -103,7 +106,10 @@ It exits 1 when any check fails.`,
 // options turns the flags into doctor options. The state directory is
 // always checked.
 func (f doctorFlags) options(g *globals) (doctor.Options, error) {
-	opts := doctor.Options{Host: gpu.LocalHost(), GPU: true, WantGPU: f.wantGPU}
+	opts := doctor.Options{Host: gpu.LocalHost(), GPU: true, WantGPU: f.wantGPU, Cluster: f.cluster}
+	if f.cluster {
+		opts.Paths = append(opts.Paths, doctor.Path{Name: "longhorn data", Path: doctor.LonghornDataPath})
+	}
 	opts.Paths = append(opts.Paths, doctor.Path{Name: "state", Path: g.imageStateDir()})
 	for _, s := range f.subnets {
 		kit, rest, ok := strings.Cut(s, "=")

@@ -42,6 +42,15 @@ type runState struct {
 	// the monitor shell; both must match for it to count as alive.
 	Pid      int    `json:"pid"`
 	PidStart uint64 `json:"pidStart"`
+	// BootID is the kernel's boot ID at start: after a reboot the pid
+	// may name another process.
+	BootID string `json:"bootId"`
+}
+
+// bootID identifies the current boot.
+func bootID() string {
+	data, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return strings.TrimSpace(string(data))
 }
 
 func (e *Engine) machineDir(id string) string { return filepath.Join(e.root, "machines", id) }
@@ -127,6 +136,9 @@ func procStart(pid int) (uint64, bool) {
 
 // alive reports whether the machine's monitor still runs.
 func (e *Engine) alive(m *machineRecord) bool {
+	if m.run.BootID != "" && m.run.BootID != bootID() {
+		return false
+	}
 	t, ok := procStart(m.run.Pid)
 	return ok && t == m.run.PidStart
 }
@@ -343,7 +355,7 @@ func (e *Engine) start(ctx context.Context, m *machineRecord) error {
 		return err
 	}
 	start, _ := procStart(pid)
-	m.run = runState{Started: true, StartedAt: time.Now().UTC(), Pid: pid, PidStart: start}
+	m.run = runState{Started: true, StartedAt: time.Now().UTC(), Pid: pid, PidStart: start, BootID: bootID()}
 	return e.saveRun(m)
 }
 

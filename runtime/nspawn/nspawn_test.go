@@ -2,6 +2,7 @@ package nspawn_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"os"
@@ -233,5 +234,63 @@ containerEdits:
 		if !strings.Contains(string(environ), "\x00BERTH_CDI_TEST=1\x00") {
 			t.Errorf("%s: environment %q lacks the spec's BERTH_CDI_TEST=1", req.Driver, environ)
 		}
+	}
+}
+
+// TestState checks that what one berth run starts, the next sees: a
+// second engine on the same root reports the machine running, stops it,
+// and after a "reboot" (another boot ID in its state) reports it exited.
+func TestState(t *testing.T) {
+	first := engine(t)
+	ref := fixture.Load(t, first)
+	labels := map[string]string{runtime.LabelProject: "berthtest-state"}
+	t.Cleanup(func() { runtimetest.Cleanup(t, first, labels) })
+	id, err := first.CreateContainer(t.Context(), runtime.ContainerSpec{Name: "berthtest-state", Image: ref, Labels: labels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.StartContainer(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	second := engine(t)
+	c, err := second.InspectContainer(t.Context(), "berthtest-state")
+	if err != nil || c.State != runtime.StateRunning || c.ID != id {
+		t.Fatalf("second engine: %+v, %v; want %s running", c, err, id)
+	}
+	if err := second.StopContainer(t.Context(), id, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := first.InspectContainer(t.Context(), id); c.State != runtime.StateExited {
+		t.Errorf("first engine after the second stopped it: %s", c.State)
+	}
+	if err := first.StartContainer(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	// A reboot: the recorded boot is not this one; the pid means nothing.
+	statePath := filepath.Join(root, "machines", id, "state.json")
+	data, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	boot := st["bootId"]
+	st["bootId"] = "00000000-0000-0000-0000-000000000000"
+	data, _ = json.Marshal(st)
+	if err := os.WriteFile(statePath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := second.InspectContainer(t.Context(), id); c.State != runtime.StateExited {
+		t.Errorf("after a reboot: state %s, want exited", c.State)
+	}
+	st["bootId"] = boot
+	data, _ = json.Marshal(st)
+	if err := os.WriteFile(statePath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := second.InspectContainer(t.Context(), id); c.State != runtime.StateRunning {
+		t.Errorf("back on this boot: state %s, want running", c.State)
 	}
 }

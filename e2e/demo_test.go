@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -245,6 +247,7 @@ func TestDemoStack(t *testing.T) {
 	t.Run("ollama", func(t *testing.T) { s.t = t; testOllama(s) })
 	t.Run("jupyter", func(t *testing.T) { s.t = t; testJupyter(s) })
 	t.Run("code-server", func(t *testing.T) { s.t = t; testCodeServer(s) })
+	t.Run("https", func(t *testing.T) { s.t = t; testHTTPS(s) })
 	t.Run("secrets", func(t *testing.T) { s.t = t; testSecrets(s, eng) })
 	t.Run("aliases", func(t *testing.T) { s.t = t; testAliases(s) })
 	t.Run("errors", func(t *testing.T) { s.t = t; testErrors(s) })
@@ -625,5 +628,48 @@ func testRestart(s *stack) {
 	resp, body := s.viaProxy("GET", jupyterHost, "/api/contents/e2e.ipynb", http.Header{"Authorization": {"token " + s.jupyterToken()}}, nil)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "6*7") {
 		s.t.Errorf("the notebook is gone after down and up: %s", resp.Status)
+	}
+}
+
+// testHTTPS checks the proxy's TLS side against the root of Caddy's
+// internal CA, which it keeps in its data path.
+func testHTTPS(s *stack) {
+	pem, err := os.ReadFile(filepath.Join(s.dir, "data/proxy/caddy/pki/authorities/local/root.crt"))
+	if err != nil {
+		s.t.Fatalf("the internal CA's root: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		s.t.Fatal("the root is not PEM")
+	}
+	for _, c := range []struct{ name, path, want string }{
+		{"jupyter.ml.localhost", "/api", `"version"`},
+		{"ollama.ml.localhost", "/api/version", "0.17.4"},
+		{"localhost", "/ml/ollama/api/version", "0.17.4"}, // path routes over HTTPS
+	} {
+		tr := &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: c.name},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", s.https))
+			}}
+		cl := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+		// The certificate is issued on first use: allow it a few seconds.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := cl.Get(fmt.Sprintf("https://%s:%d%s", c.name, s.https, c.path))
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || !strings.Contains(string(b), c.want) {
+					s.t.Errorf("https://%s%s: %s %s", c.name, c.path, resp.Status, b)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				s.t.Errorf("https://%s%s: %v", c.name, c.path, err)
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
 	}
 }

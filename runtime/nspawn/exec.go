@@ -207,50 +207,122 @@ func ioctl(fd, req, arg uintptr) error {
 	return nil
 }
 
-// Logs copies a machine's output: ROOT/machines/<id>/stdout and stderr,
-// as its monitor appended them. The two are kept apart, without times:
-// Since and Timestamps are not supported, and Tail counts lines of each.
-// Following ends with ctx or when the machine stops.
+// logLine is one line of a machine's output.
+type logLine struct {
+	t      time.Time
+	stderr bool
+	text   []byte // with its newline
+}
+
+// readLogLines reads the complete lines of a log file from off, as the
+// monitor writes them ("<unix seconds.micros> <line>"), and returns the
+// offset after the last one.
+func readLogLines(path string, off int64, stderr bool) ([]logLine, int64, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, off, nil
+	}
+	if err != nil {
+		return nil, off, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil, off, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, off, err
+	}
+	var out []logLine
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return out, off, nil // a partial line waits for its end
+		}
+		line := data[:i+1]
+		data = data[i+1:]
+		off += int64(len(line))
+		l := logLine{stderr: stderr, text: line}
+		if ts, rest, ok := bytes.Cut(line, []byte(" ")); ok {
+			sec, frac, _ := bytes.Cut(ts, []byte("."))
+			s, err1 := strconv.ParseInt(string(sec), 10, 64)
+			us, err2 := strconv.ParseInt(string(frac), 10, 64)
+			if err1 == nil && err2 == nil && len(frac) == 6 {
+				l.t, l.text = time.Unix(s, us*1000).UTC(), rest
+			}
+		}
+		out = append(out, l)
+	}
+}
+
+// Logs copies a machine's output from ROOT/machines/<id>/stdout and
+// stderr, merged in time order. Tail counts lines of both together, as
+// Docker does; following ends with ctx or when the machine stops.
 func (e *Engine) Logs(ctx context.Context, ctr string, opts runtime.LogOptions, stdout, stderr io.Writer) error {
 	m, err := e.machine(ctr)
 	if err != nil {
 		return fmt.Errorf("reading logs of %q: %w", ctr, err)
 	}
 	dir := e.machineDir(m.ID)
-	type stream struct {
-		path string
-		w    io.Writer
-		off  int64
+	outPath, errPath := filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
+	var outOff, errOff int64
+	read := func() ([]logLine, error) {
+		a, o, err := readLogLines(outPath, outOff, false)
+		if err != nil {
+			return nil, err
+		}
+		b, eo, err := readLogLines(errPath, errOff, true)
+		if err != nil {
+			return nil, err
+		}
+		outOff, errOff = o, eo
+		lines := append(a, b...)
+		slices.SortStableFunc(lines, func(x, y logLine) int { return x.t.Compare(y.t) })
+		return lines, nil
 	}
-	streams := []*stream{{path: filepath.Join(dir, "stdout"), w: stdout}, {path: filepath.Join(dir, "stderr"), w: stderr}}
-	for _, s := range streams {
-		data, err := os.ReadFile(s.path)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("reading logs of %q: %w", ctr, err)
+	write := func(lines []logLine) error {
+		for _, l := range lines {
+			if !opts.Since.IsZero() && l.t.Before(opts.Since) {
+				continue
+			}
+			w := stdout
+			if l.stderr {
+				w = stderr
+			}
+			text := l.text
+			if opts.Timestamps {
+				text = append([]byte(l.t.Format(time.RFC3339Nano)+" "), text...)
+			}
+			if _, err := w.Write(text); err != nil {
+				return err
+			}
 		}
-		s.off = int64(len(data))
-		if opts.Tail >= 0 {
-			data = tail(data, opts.Tail)
-		}
-		if _, err := s.w.Write(data); err != nil {
-			return err
-		}
+		return nil
+	}
+	lines, err := read()
+	if err != nil {
+		return fmt.Errorf("reading logs of %q: %w", ctr, err)
+	}
+	if !opts.Since.IsZero() {
+		lines = slices.DeleteFunc(lines, func(l logLine) bool { return l.t.Before(opts.Since) })
+	}
+	if opts.Tail >= 0 && len(lines) > opts.Tail {
+		lines = lines[len(lines)-opts.Tail:]
+	}
+	if err := write(lines); err != nil {
+		return err
 	}
 	if !opts.Follow {
 		return nil
 	}
 	for {
 		running := e.alive(m)
-		for _, s := range streams {
-			f, err := os.Open(s.path)
-			if err != nil {
-				continue
-			}
-			if _, err := f.Seek(s.off, io.SeekStart); err == nil {
-				n, _ := io.Copy(s.w, f)
-				s.off += n
-			}
-			f.Close()
+		lines, err := read()
+		if err != nil {
+			return fmt.Errorf("reading logs of %q: %w", ctr, err)
+		}
+		if err := write(lines); err != nil {
+			return err
 		}
 		if !running {
 			return nil
@@ -262,27 +334,4 @@ func (e *Engine) Logs(ctx context.Context, ctr string, opts runtime.LogOptions, 
 			m = m2 // a restart changes the monitor
 		}
 	}
-}
-
-// tail returns the last n lines of data.
-func tail(data []byte, n int) []byte {
-	if n == 0 {
-		return nil
-	}
-	end := len(data)
-	if end > 0 && data[end-1] == '\n' {
-		end--
-	}
-	i := end
-	for c := 0; c < n; c++ {
-		j := bytes.LastIndexByte(data[:i], '\n')
-		if j < 0 {
-			return data
-		}
-		i = j
-		if c == n-1 {
-			return data[i+1:]
-		}
-	}
-	return data
 }

@@ -488,17 +488,27 @@ func (e *Engine) launch(ctx context.Context, m *machineRecord, args []string, cg
 		// payload inherit them.
 		join = append(join, fmt.Sprintf("echo $$ > %s", shq(c+"/cgroup.procs")))
 	}
+	out, errf := dir+"/stdout.fifo", dir+"/stderr.fifo"
+	// Each line of output is stored with its time (bash's EPOCHREALTIME,
+	// no fork per line), so that logs can be merged, cut at --since and
+	// shown with --timestamps.
 	monitor := strings.Join(append(join,
 		"exec </dev/null",
-		fmt.Sprintf("%s >>%s 2>>%s", strings.Join(q, " "), shq(dir+"/stdout"), shq(dir+"/stderr")),
+		`pump() { while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >>"$1"; }`,
+		fmt.Sprintf("rm -f %s %s && mkfifo %s %s || exit 1", shq(out), shq(errf), shq(out), shq(errf)),
+		fmt.Sprintf("pump %s <%s &", shq(dir+"/stdout"), shq(out)),
+		fmt.Sprintf("pump %s <%s &", shq(dir+"/stderr"), shq(errf)),
+		fmt.Sprintf("%s >%s 2>%s", strings.Join(q, " "), shq(out), shq(errf)),
 		"code=$?",
+		"wait",
+		fmt.Sprintf("rm -f %s %s", shq(out), shq(errf)),
 		fmt.Sprintf("umount -l %s 2>/dev/null", shq(dir+"/rootfs")),
 		fmt.Sprintf("ip netns del %s 2>/dev/null", netnsName(m.ID)),
 		fmt.Sprintf("echo $code > %s.tmp && mv %s.tmp %s", shq(dir+"/exit"), shq(dir+"/exit"), shq(dir+"/exit")),
 	), "\n")
 	pidFile := filepath.Join(dir, "monitor.pid")
 	_ = os.Remove(pidFile)
-	outer := fmt.Sprintf("setsid sh -c %s </dev/null >/dev/null 2>&1 & echo $! > %s", shq(monitor), shq(pidFile))
+	outer := fmt.Sprintf("setsid bash -c %s </dev/null >/dev/null 2>&1 & echo $! > %s", shq(monitor), shq(pidFile))
 	cmd := exec.Command("sh", "-c", outer)
 	cmd.Dir = "/"
 	// berth's own environment stays out of the monitor and nspawn.
@@ -552,10 +562,8 @@ func (e *Engine) stop(ctx context.Context, m *machineRecord, timeout time.Durati
 	if !e.alive(m) {
 		return nil
 	}
-	procs := descendants(m.run.Pid)
-	if len(procs) > 0 && timeout > 0 {
-		// procs[0] is systemd-nspawn, the monitor's child.
-		_ = syscall.Kill(procs[0], syscall.SIGTERM)
+	if p := nspawnPid(m.run.Pid); p > 0 && timeout > 0 {
+		_ = syscall.Kill(p, syscall.SIGTERM)
 		deadline := time.Now().Add(timeout)
 		for e.alive(m) && time.Now().Before(deadline) {
 			if err := sleep(ctx, 20*time.Millisecond); err != nil {
@@ -585,6 +593,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
+}
+
+// nspawnPid is the monitor's systemd-nspawn child, or 0.
+func nspawnPid(monitor int) int {
+	for _, p := range descendants(monitor) {
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
+		if err == nil && strings.TrimSpace(string(comm)) == "systemd-nspawn" {
+			return p
+		}
+	}
+	return 0
 }
 
 // descendants lists the processes below pid, parents before children.

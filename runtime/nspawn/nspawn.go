@@ -63,6 +63,8 @@ var tools = map[string]string{
 	"nsenter":        "util-linux",
 	"mount":          "mount",
 	"umount":         "mount",
+	"bash":           "bash",
+	"mkfifo":         "coreutils",
 }
 
 // New opens the engine rooted at opts.Root. It fails with

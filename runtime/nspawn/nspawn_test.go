@@ -294,3 +294,49 @@ func TestState(t *testing.T) {
 		t.Errorf("back on this boot: state %s, want running", c.State)
 	}
 }
+
+// TestLogTimes checks what the nspawn monitor's timestamps give: --since,
+// --timestamps and --tail over both streams.
+func TestLogTimes(t *testing.T) {
+	e := engine(t)
+	ref := fixture.Load(t, e)
+	labels := map[string]string{runtime.LabelProject: "berthtest-logtimes"}
+	t.Cleanup(func() { runtimetest.Cleanup(t, e, labels) })
+	before := time.Now().Add(-time.Second)
+	id, err := e.CreateContainer(t.Context(), runtime.ContainerSpec{Name: "berthtest-logtimes", Image: ref, Labels: labels, Cmd: []string{"-stdout", "to out", "-stderr", "to err", "-exit", "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.StartContainer(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	runtimetest.Eventually(t, 10*time.Second, "the machine to exit", func() bool {
+		c, err := e.InspectContainer(t.Context(), id)
+		return err == nil && c.State == runtime.StateExited
+	})
+	logs := func(o runtime.LogOptions) (string, string) {
+		var out, errb strings.Builder
+		if err := e.Logs(t.Context(), id, o, &out, &errb); err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String()
+	}
+	if out, errs := logs(runtime.LogOptions{Tail: -1, Since: before}); out != "to out\n" || errs != "to err\n" {
+		t.Errorf("since before the start: %q %q", out, errs)
+	}
+	if out, errs := logs(runtime.LogOptions{Tail: -1, Since: time.Now().Add(time.Hour)}); out != "" || errs != "" {
+		t.Errorf("since an hour from now: %q %q", out, errs)
+	}
+	if out, errs := logs(runtime.LogOptions{Tail: 0}); out != "" || errs != "" {
+		t.Errorf("tail 0: %q %q", out, errs)
+	}
+	if out, errs := logs(runtime.LogOptions{Tail: 1}); len(out+errs) == 0 || out != "" && errs != "" {
+		t.Errorf("tail 1: %q %q, want one line", out, errs)
+	}
+	out, _ := logs(runtime.LogOptions{Tail: -1, Timestamps: true})
+	ts, rest, _ := strings.Cut(out, " ")
+	at, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil || rest != "to out\n" || at.Before(before) || at.After(time.Now()) {
+		t.Errorf("with timestamps: %q (%v)", out, err)
+	}
+}

@@ -32,7 +32,9 @@ import (
 // bin/node and include/node), so that native modules are compiled against
 // the headers and ABI of the node that will load them, and node-gyp never
 // downloads headers. The installed tree is cached by its inputs: a warm
-// build only layers it again.
+// build only layers it again, and gives the same digest. A fresh install
+// is not byte-reproducible (native modules are compiled again), which is
+// why the tree, not only the download, is what the cache keeps.
 type Npm struct {
 	Name string `yaml:"name"`
 	// Package is the npm package and version: code-server@4.100.3.

@@ -235,17 +235,32 @@ func (e *Engine) report(m *machineRecord) runtime.Container {
 		}
 		return strings.Compare(a.Protocol, b.Protocol)
 	})
+	dir := e.machineDir(m.ID)
+	started := m.run.StartedAt
+	if data, err := os.ReadFile(filepath.Join(dir, "started")); err == nil {
+		// The monitor's time of the latest (re)start.
+		sec, frac, _ := strings.Cut(strings.TrimSpace(string(data)), ".")
+		s, err1 := strconv.ParseInt(sec, 10, 64)
+		us, err2 := strconv.ParseInt(frac, 10, 64)
+		if err1 == nil && err2 == nil {
+			started = time.Unix(s, us*1000).UTC()
+		}
+	}
+	_, restarting := os.Stat(filepath.Join(dir, "restarting"))
 	switch {
+	case e.alive(m) && restarting == nil:
+		c.State = runtime.StateRestarting
+		c.StartedAt = started
 	case e.alive(m):
 		c.State = runtime.StateRunning
-		c.StartedAt = m.run.StartedAt
+		c.StartedAt = started
 	case !m.run.Started:
 		c.State = runtime.StateCreated
 	default:
 		c.State = runtime.StateExited
-		c.StartedAt = m.run.StartedAt
+		c.StartedAt = started
 		c.ExitCode = 255 // ended without a word: the host went down
-		if data, err := os.ReadFile(filepath.Join(e.machineDir(m.ID), "exit")); err == nil {
+		if data, err := os.ReadFile(filepath.Join(dir, "exit")); err == nil {
 			if n, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
 				c.ExitCode = n
 			}
@@ -349,7 +364,9 @@ func (e *Engine) start(ctx context.Context, m *machineRecord) error {
 	if err != nil {
 		return fmt.Errorf("applying resource limits: %w", err)
 	}
-	_ = os.Remove(filepath.Join(dir, "exit"))
+	for _, f := range []string{"exit", "stopped", "started", "restarting"} {
+		_ = os.Remove(filepath.Join(dir, f))
+	}
 	pid, err := e.launch(ctx, m, args, cgroups)
 	if err != nil {
 		return err
@@ -488,23 +505,43 @@ func (e *Engine) launch(ctx context.Context, m *machineRecord, args []string, cg
 		// payload inherit them.
 		join = append(join, fmt.Sprintf("echo $$ > %s", shq(c+"/cgroup.procs")))
 	}
-	out, errf := dir+"/stdout.fifo", dir+"/stderr.fifo"
+	out, errf := shq(dir+"/stdout.fifo"), shq(dir+"/stderr.fifo")
+	policy := m.Spec.Restart
+	if policy == "" {
+		policy = "no"
+	}
 	// Each line of output is stored with its time (bash's EPOCHREALTIME,
 	// no fork per line), so that logs can be merged, cut at --since and
-	// shown with --timestamps.
+	// shown with --timestamps. The loop applies the restart policy as
+	// Docker does: a machine that exits on its own is started again, after
+	// 100 ms doubling to a minute (back to 100 ms after a run of 10 s),
+	// unless berth stopped it (the "stopped" marker).
 	monitor := strings.Join(append(join,
 		"exec </dev/null",
 		`pump() { while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >>"$1"; }`,
-		fmt.Sprintf("rm -f %s %s && mkfifo %s %s || exit 1", shq(out), shq(errf), shq(out), shq(errf)),
-		fmt.Sprintf("pump %s <%s &", shq(dir+"/stdout"), shq(out)),
-		fmt.Sprintf("pump %s <%s &", shq(dir+"/stderr"), shq(errf)),
-		fmt.Sprintf("%s >%s 2>%s", strings.Join(q, " "), shq(out), shq(errf)),
-		"code=$?",
-		"wait",
-		fmt.Sprintf("rm -f %s %s", shq(out), shq(errf)),
+		"d=100",
+		"while :; do",
+		fmt.Sprintf("  rm -f %s %s && mkfifo %s %s || exit 1", out, errf, out, errf),
+		fmt.Sprintf("  pump %s <%s &", shq(dir+"/stdout"), out),
+		fmt.Sprintf("  pump %s <%s &", shq(dir+"/stderr"), errf),
+		fmt.Sprintf(`  printf '%%s' "$EPOCHREALTIME" > %s`, shq(dir+"/started")),
+		"  t0=${EPOCHREALTIME%.*}",
+		fmt.Sprintf("  %s >%s 2>%s", strings.Join(q, " "), out, errf),
+		"  code=$?",
+		"  wait",
+		fmt.Sprintf("  echo $code > %s.tmp && mv %s.tmp %s", shq(dir+"/exit"), shq(dir+"/exit"), shq(dir+"/exit")),
+		fmt.Sprintf("  [ -e %s ] && break", shq(dir+"/stopped")),
+		fmt.Sprintf("  case %s in always|unless-stopped) ;; on-failure) [ $code -ne 0 ] || break ;; *) break ;; esac", shq(policy)),
+		"  [ $(( ${EPOCHREALTIME%.*} - t0 )) -ge 10 ] && d=100",
+		fmt.Sprintf("  touch %s", shq(dir+"/restarting")),
+		`  sleep "$((d / 1000)).$(printf '%03d' $((d % 1000)))"`,
+		fmt.Sprintf("  rm -f %s", shq(dir+"/restarting")),
+		fmt.Sprintf("  [ -e %s ] && break", shq(dir+"/stopped")),
+		"  d=$(( d * 2 > 60000 ? 60000 : d * 2 ))",
+		"done",
+		fmt.Sprintf("rm -f %s %s %s", out, errf, shq(dir+"/restarting")),
 		fmt.Sprintf("umount -l %s 2>/dev/null", shq(dir+"/rootfs")),
 		fmt.Sprintf("ip netns del %s 2>/dev/null", netnsName(m.ID)),
-		fmt.Sprintf("echo $code > %s.tmp && mv %s.tmp %s", shq(dir+"/exit"), shq(dir+"/exit"), shq(dir+"/exit")),
 	), "\n")
 	pidFile := filepath.Join(dir, "monitor.pid")
 	_ = os.Remove(pidFile)
@@ -561,6 +598,10 @@ func (e *Engine) StopContainer(ctx context.Context, nameOrID string, timeout tim
 func (e *Engine) stop(ctx context.Context, m *machineRecord, timeout time.Duration) error {
 	if !e.alive(m) {
 		return nil
+	}
+	// The monitor must not restart what berth stops.
+	if err := os.WriteFile(filepath.Join(e.machineDir(m.ID), "stopped"), nil, 0o600); err != nil {
+		return err
 	}
 	if p := nspawnPid(m.run.Pid); p > 0 && timeout > 0 {
 		_ = syscall.Kill(p, syscall.SIGTERM)

@@ -1,9 +1,9 @@
 package nspawn_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -62,15 +62,9 @@ func TestConformance(t *testing.T) {
 // scenarios is 10.215.243.0/24 and up: +1…+3, +11, +12.
 var scenarios = scenariotest.Options{
 	Base: netip.MustParsePrefix("10.215.243.0/24"),
-	Kill: func(ctx context.Context, name string) error {
-		// What a crash does: the payload, PID 1 of the machine, dies
-		// with SIGKILL behind the engine's back.
-		out, err := exec.CommandContext(ctx, "pgrep", "-f", "systemd-nspawn .*--machine="+name+" ").Output()
-		if err != nil {
-			return err
-		}
-		return exec.CommandContext(ctx, "pkill", "-KILL", "-P", strings.Fields(string(out))[0]).Run()
-	},
+	// Kill is left to the engine's stop without grace, as `docker kill`
+	// is: a machine that crashes behind berth's back is restarted by its
+	// restart policy (TestRestart), as Docker restarts a crashed container.
 	HealthTimeout: 30 * time.Second,
 }
 
@@ -338,5 +332,66 @@ func TestLogTimes(t *testing.T) {
 	at, err := time.Parse(time.RFC3339Nano, ts)
 	if err != nil || rest != "to out\n" || at.Before(before) || at.After(time.Now()) {
 		t.Errorf("with timestamps: %q (%v)", out, err)
+	}
+}
+
+// TestRestart checks the restart policy: a machine that exits on its own
+// is started again, a crash too; one berth stops is not; "no" means no.
+func TestRestart(t *testing.T) {
+	e := engine(t)
+	ref := fixture.Load(t, e)
+	labels := map[string]string{runtime.LabelProject: "berthtest-restart"}
+	t.Cleanup(func() { runtimetest.Cleanup(t, e, labels) })
+	create := func(name, policy string, args ...string) string {
+		id, err := e.CreateContainer(t.Context(), runtime.ContainerSpec{Name: name, Image: ref, Labels: labels, Restart: policy, Cmd: args})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.StartContainer(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	runs := func(id string) int {
+		var out strings.Builder
+		if err := e.Logs(t.Context(), id, runtime.LogOptions{Tail: -1}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(out.String(), "run\n")
+	}
+
+	// Exits with 3 after a moment, again and again.
+	flaky := create("berthtest-restart-flaky", "unless-stopped", "-stdout", "run", "-exit", "3", "-exit-after", "200ms")
+	runtimetest.Eventually(t, 20*time.Second, "the machine to be restarted twice", func() bool { return runs(flaky) >= 3 })
+	if err := e.StopContainer(t.Context(), flaky, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := e.InspectContainer(t.Context(), flaky); c.State != runtime.StateExited {
+		t.Errorf("after stop: %s, want exited (and its monitor gone)", c.State)
+	}
+
+	// A crash behind berth's back: SIGKILL to the payload.
+	steady := create("berthtest-restart-steady", "always", "-stdout", "run")
+	runtimetest.Eventually(t, 10*time.Second, "the first run", func() bool { return runs(steady) == 1 })
+	out, err := exec.Command("pgrep", "-f", "systemd-nspawn .*--machine=berthtest-restart-steady ").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command("pkill", "-KILL", "-P", strings.Fields(string(out))[0]).Run(); err != nil {
+		t.Fatal(err)
+	}
+	runtimetest.Eventually(t, 10*time.Second, "the crashed machine to run again", func() bool {
+		c, err := e.InspectContainer(t.Context(), steady)
+		return err == nil && c.State == runtime.StateRunning && runs(steady) == 2
+	})
+
+	// "no": the exit stands.
+	once := create("berthtest-restart-once", "no", "-stdout", "run", "-exit", "3")
+	runtimetest.Eventually(t, 10*time.Second, "the machine to exit", func() bool {
+		c, err := e.InspectContainer(t.Context(), once)
+		return err == nil && c.State == runtime.StateExited && c.ExitCode == 3
+	})
+	if n := runs(once); n != 1 {
+		t.Errorf("restart no: %d runs", n)
 	}
 }

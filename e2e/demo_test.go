@@ -105,8 +105,7 @@ ml:
   jupyter:
     image: {{python-ml}}
     notebooksPath: {{data}}/notebooks
-    entrypoint: [/usr/bin/jupyter, notebook]
-    command: [--ip=0.0.0.0, --port=8888, --no-browser, --notebook-dir=/home/jovyan/work]
+    command: [jupyter, notebook, --ip=0.0.0.0, --port=8888, --no-browser, --notebook-dir=/home/jovyan/work]
     gpu: none
   comfyui.enable: false
   vllm.enable: false

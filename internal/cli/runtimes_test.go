@@ -97,6 +97,38 @@ nsp:
 		t.Errorf("systemd generate:\n%s", out)
 	}
 
+	// A reboot: everything stopped; each unit's ExecStart, in dependency
+	// order, brings its machine back.
+	berth(0, "stop", "nsp")
+	units := filepath.Join(dir, "units")
+	berth(0, "systemd", "generate", "-o", units)
+	for _, name := range []string{"nsp-web", "nsp-api"} {
+		data, err := os.ReadFile(filepath.Join(units, "berth-"+name+".service"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if kv, ok := strings.CutPrefix(line, "Environment="); ok {
+				k, v, _ := strings.Cut(kv, "=")
+				t.Setenv(k, v)
+			}
+			cmdline, ok := strings.CutPrefix(line, "ExecStart=")
+			if !ok {
+				continue
+			}
+			args := strings.Fields(cmdline)[1:] // the berth binary is this test
+			var o, e bytes.Buffer
+			if code := cli.Main(args, strings.NewReader(""), &o, &e); code != 0 {
+				t.Fatalf("%s: %s: exit %d\n%s", name, cmdline, code, e.String())
+			}
+		}
+	}
+	out, _ = berth(0, "status", "--json")
+	if strings.Count(out, `"state": "running"`) != 2 {
+		t.Errorf("after the units' starts:\n%s", out)
+	}
+	berth(0, "plan")
+
 	berth(0, "down")
 	out, _ = berth(0, "status", "--json")
 	if strings.Contains(out, `"state": "running"`) {

@@ -633,6 +633,16 @@ func (g *globals) printMerged(e runtime.Engine, names []string, lo runtime.LogOp
 		lines = append(lines, splitStamped(n, false, outs[i].Bytes())...)
 		lines = append(lines, splitStamped(n, true, errBufs[i].Bytes())...)
 	}
+	out, serr := mergeLines(lines, pf, stamps)
+	g.stdout.Write(out)
+	g.stderr.Write(serr)
+	return nil
+}
+
+// mergeLines orders lines by time, keeping the order of lines with the
+// same time, and renders them with their prefixes: stdout's lines and
+// stderr's apart.
+func mergeLines(lines []logLine, pf *prefixer, stamps bool) (stdout, stderr []byte) {
 	slices.SortStableFunc(lines, func(a, b logLine) int { return a.at.Compare(b.at) })
 	var out, serr bytes.Buffer
 	for _, l := range lines {
@@ -646,9 +656,7 @@ func (g *globals) printMerged(e runtime.Engine, names []string, lo runtime.LogOp
 		}
 		w.Write(l.text)
 	}
-	g.stdout.Write(out.Bytes())
-	g.stderr.Write(serr.Bytes())
-	return nil
+	return out.Bytes(), serr.Bytes()
 }
 
 // splitStamped splits "TIMESTAMP text\n" lines. A line without a

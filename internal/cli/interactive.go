@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -216,6 +217,12 @@ func (g *globals) execIn(name string, argv []string, o execOptions) error {
 		opts.Resize = t.resize
 	}
 	code, err := e.Exec(g.ctx, ctr, opts)
+	if errors.Is(err, context.Canceled) {
+		// Ctrl-C without a terminal: the command in the container is left
+		// to finish on its own, as with docker exec; 130 is the shell's
+		// code for an interrupt.
+		return exitCode(130)
+	}
 	if err != nil {
 		return g.engineError(err)
 	}

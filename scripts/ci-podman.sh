@@ -18,6 +18,8 @@ command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
 # NAT, made with iproute2 and iptables.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
+# curl asks the API socket whether the service answers.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		log "missing ${need[*]} and this is not root: install them yourself"

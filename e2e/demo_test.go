@@ -600,6 +600,11 @@ func testErrors(s *stack) {
 	s.fails([]string{"dev-postgres is exited", "berth start dev-postgres"}, "psql", "--", "-c", "select 1")
 	s.must("start", "dev-postgres")
 
+	// A service whose container is gone.
+	s.must("down", "dev/postgres")
+	s.fails([]string{"dev-postgres does not exist", "berth up dev/postgres"}, "psql")
+	s.must("up", "dev/postgres", "--wait")
+
 	// A model that is not there, a helper whose service is disabled.
 	s.fails([]string{"model not found", "berth ollama list"}, "ollama", "run", "nosuch", "hi")
 	off := filepath.Join(s.dir, "no-ollama.yaml")

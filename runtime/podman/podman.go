@@ -282,5 +282,5 @@ func (e *Engine) hasHook() bool {
 	return false
 }
 
-// errorsIsNotFound is errors.Is(err, runtime.ErrNotFound), short.
+// isNotFound is errors.Is(err, runtime.ErrNotFound), short.
 func isNotFound(err error) bool { return errors.Is(err, runtime.ErrNotFound) }

@@ -31,7 +31,9 @@ import (
 // as a user's shell would: it must pick bash where the image has it and sh
 // where not, put the local terminal in raw mode (Ctrl-C reaches the
 // container's shell, not berth) and restore it, carry a window resize into
-// the container (stty size), and exit with the shell's exit code.
+// the container (stty size), and exit with the shell's exit code. The same
+// containers then show that logs -f follows new lines and that logs on a
+// terminal colours its prefixes.
 func TestEnterTTY(t *testing.T) {
 	e := testenv.Docker(t)
 	berth, err := exec.LookPath("berth")
@@ -54,8 +56,8 @@ func TestEnterTTY(t *testing.T) {
 	writeFile(t, cfg, `project: itest-enter
 ien:
   network: { subnet: 10.220.4.0/24 }
-  full: { image: "berth-enter-test:bash", port: 8080, health: { http: /health } }
-  bare: { image: "berth-enter-test:sh", port: 8080, health: { http: /health } }
+  full: { image: "berth-enter-test:bash", port: 8080, health: { http: /health }, env: { FIXTURE_STDOUT: full started } }
+  bare: { image: "berth-enter-test:sh", port: 8080, health: { http: /health }, env: { FIXTURE_STDOUT: bare started } }
   plain: { image: "berth-enter-test:none", port: 8080, health: { http: /health } }
 `)
 	state := filepath.Join(dir, "state")
@@ -132,6 +134,59 @@ ien:
 		}
 	})
 
+	// logs -f shows lines written after it started: a process that writes
+	// to the main process's stdout (/proc/1/fd/1) adds to the container's
+	// log. Lines of two containers come merged and prefixed, and Ctrl-C
+	// ends logs with 0.
+	t.Run("logs follow", func(t *testing.T) {
+		var out syncBuffer
+		cmd := exec.Command(berth, "--file", cfg, "logs", "-f", "ien-full", "ien/bare")
+		cmd.Stdout, cmd.Stderr = &out, &out
+		must(t, cmd.Start())
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		// The backlog first, so that what follows is written while logs
+		// follows.
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(out.String(), "ien-full | full started\n") || !strings.Contains(out.String(), "ien-bare | bare started\n") {
+			if time.Now().After(deadline) {
+				t.Fatalf("logs -f did not show the backlog:\n%s", out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		for _, ctr := range []string{"ien-full", "ien-bare"} {
+			run("exec", ctr, "--", "sh", "-c", "echo live from "+ctr+" >/proc/1/fd/1")
+		}
+		deadline = time.Now().Add(20 * time.Second)
+		for !strings.Contains(out.String(), "ien-full | live from ien-full\n") || !strings.Contains(out.String(), "ien-bare | live from ien-bare\n") {
+			if time.Now().After(deadline) {
+				t.Fatalf("logs -f did not show the new lines:\n%s", out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		must(t, cmd.Process.Signal(os.Interrupt))
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("logs -f after Ctrl-C: %v\n%s", err, out.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("logs -f did not stop on Ctrl-C")
+		}
+	})
+
+	// On a terminal the prefixes are coloured, and still carry the name.
+	t.Run("logs colour", func(t *testing.T) {
+		s := startOnPTY(t, berth, "--file", cfg, "logs", "ien")
+		if code := s.wait(); code != 0 {
+			t.Fatalf("logs exited %d:\n%s", code, s.output())
+		}
+		if !regexp.MustCompile(`\x1b\[\d+mien-full +\|\x1b\[0m full started`).MatchString(s.output()) {
+			t.Errorf("no coloured prefix with the name:\n%q", s.output())
+		}
+	})
+
 	t.Run("no shell", func(t *testing.T) {
 		s := startOnPTY(t, berth, "--file", cfg, "enter", "ien-plain")
 		if code := s.wait(); code != 1 {
@@ -144,6 +199,25 @@ ien:
 			}
 		}
 	})
+}
+
+// syncBuffer is a bytes.Buffer that a running program writes to while the
+// test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func writeFile(t *testing.T, path, content string) {

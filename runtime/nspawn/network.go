@@ -425,6 +425,11 @@ func (e *Engine) plug(ctx context.Context, m *machineRecord, n networkRecord, ep
 	ns := netnsName(m.ID)
 	host := vethName(m.ID, n.Name)
 	inner := fmt.Sprintf("eth%d", index)
+	// After a disconnect the index may name an interface that is still
+	// there: take the next free name.
+	for i := index; run(ctx, "ip", "-n", ns, "link", "show", inner) == nil; i++ {
+		inner = fmt.Sprintf("eth%d", i+1)
+	}
 	_ = run(ctx, "ip", "link", "del", host) // a leftover of a crash
 	if err := run(ctx, "ip", "link", "add", host, "type", "veth", "peer", "name", inner, "netns", ns); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -393,5 +394,60 @@ func TestRestart(t *testing.T) {
 	})
 	if n := runs(once); n != 1 {
 		t.Errorf("restart no: %d runs", n)
+	}
+}
+
+// TestReconnect detaches a running machine from its first network and
+// attaches it to a third: interface names must not collide, and the
+// address answers.
+func TestReconnect(t *testing.T) {
+	e := engine(t)
+	ref := fixture.Load(t, e)
+	labels := map[string]string{runtime.LabelProject: "berthtest-reconnect"}
+	t.Cleanup(func() { runtimetest.Cleanup(t, e, labels) })
+	var nets []runtime.NetworkSpec
+	for i, sub := range []string{"10.215.247.0/24", "10.215.248.0/24", "10.215.249.0/24"} {
+		p := netip.MustParsePrefix(sub)
+		gw := p.Addr().As4()
+		gw[3] = 10
+		n := runtime.NetworkSpec{Name: "berthtest-reconnect-" + string(rune('a'+i)), Subnet: p, Gateway: netip.AddrFrom4(gw), Labels: labels}
+		if _, err := e.CreateNetwork(t.Context(), n); err != nil {
+			t.Fatal(err)
+		}
+		nets = append(nets, n)
+	}
+	ip := func(n int) netip.Addr {
+		a := nets[n].Subnet.Addr().As4()
+		a[3] = 11
+		return netip.AddrFrom4(a)
+	}
+	id, err := e.CreateContainer(t.Context(), runtime.ContainerSpec{Name: "berthtest-reconnect", Image: ref, Labels: labels,
+		Networks: []runtime.Endpoint{{Network: nets[0].Name, IP: ip(0)}, {Network: nets[1].Name, IP: ip(1)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.StartContainer(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Disconnect(t.Context(), id, nets[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Connect(t.Context(), id, runtime.Endpoint{Network: nets[2].Name, IP: ip(2)}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.InspectContainer(t.Context(), id)
+	if err != nil || len(c.Networks) != 2 || c.Networks[nets[2].Name] != ip(2) {
+		t.Fatalf("networks = %v, %v", c.Networks, err)
+	}
+	for _, n := range []int{1, 2} {
+		url := "http://" + ip(n).String() + ":8080/health"
+		runtimetest.Eventually(t, 10*time.Second, "GET "+url, func() bool {
+			resp, err := http.Get(url)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200
+		})
 	}
 }

@@ -257,8 +257,12 @@ func (g *globals) pickShell(e runtime.Engine, ctr string, o execOptions) (string
 			return sh, nil
 		}
 	}
-	return "", withHint(fmt.Errorf("container %s has neither bash nor sh", ctr), ExitFailure,
-		fmt.Sprintf("run a program of the image directly: berth exec -it %s -- PROGRAM", ctr))
+	hint := fmt.Sprintf("run a program of the image directly: berth exec -it %s -- PROGRAM", ctr)
+	if o.user != "" {
+		// An unknown user fails every probe the same way.
+		hint = fmt.Sprintf("check that user %q exists in %s, or run a program directly: berth exec -it %s -- PROGRAM", o.user, ctr, ctr)
+	}
+	return "", withHint(fmt.Errorf("container %s has neither bash nor sh", ctr), ExitFailure, hint)
 }
 
 // terminal is the local terminal during an interactive exec: in raw mode

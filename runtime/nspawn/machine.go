@@ -331,7 +331,7 @@ func (e *Engine) start(ctx context.Context, m *machineRecord) error {
 		lower = append(lower, e.layerPath(m.Layers[i]))
 	}
 	if len(lower) == 0 {
-		empty := filepath.Join(e.root, "layers", "empty")
+		empty := filepath.Join(e.root, "empty") // outside layers/, which gc sweeps
 		if err := os.MkdirAll(empty, 0o755); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/voidnxlabs/berth/runtime"
 )
@@ -89,6 +90,17 @@ func (e *Engine) CreateNetwork(ctx context.Context, spec runtime.NetworkSpec) (s
 	}
 	var res netResource
 	err := e.do(ctx, http.MethodPost, "/networks/create", nil, req, &res)
+	// Podman checks the subnet against the host's interfaces and fails
+	// when one goes away while it reads them (another engine's veth):
+	// that is a race, not an answer.
+	for try := 0; try < 5 && err != nil && strings.Contains(err.Error(), "no such network interface"); try++ {
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		err = e.do(ctx, http.MethodPost, "/networks/create", nil, req, &res)
+	}
 	if err != nil && strings.Contains(err.Error(), "is already used on the host or by another config") {
 		err = fmt.Errorf("%w: %v", runtime.ErrConflict, err)
 	}

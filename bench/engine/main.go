@@ -54,6 +54,7 @@ var (
 	flagNoopReps  = flag.Int("noop-reps", 20, "repetitions of each no-op up")
 	flagNoopN     = flag.Int("noop-n", 5, "containers in the kit of the no-op up")
 	flagParallel  = flag.Int("parallel", 0, "apply parallelism; 0 leaves apply's default, which the floor then matches")
+	flagAlsoPar   = flag.String("also-parallel", "", "comma-separated parallelisms at which berth's library up is also measured (extra columns)")
 	flagCompose   = flag.String("compose", "", "docker compose v2 binary (standalone docker-compose); empty leaves compose out")
 	flagBerth     = flag.String("berth", "", "berth binary with an up command; empty leaves the CLI path out")
 	flagSubnet    = flag.String("subnet", "10.219.0.0/16", "a /16 the benchmark may use; each workload takes a /24 in it")
@@ -76,6 +77,7 @@ type bench struct {
 	image   string
 	subnet  netip.Prefix
 	par     int                          // apply parallelism the floor matches
+	extra   []int                        // -also-parallel
 	seq     int                          // workloads made so far
 	used    map[int]bool                 // third octets of /24s taken in the subnet
 	leaked  []string                     // networks the engine would not remove
@@ -142,6 +144,21 @@ func run(ctx context.Context) error {
 	}
 
 	variants := []variant{{key: "lib", title: "berth (lib)", up: b.libUp}}
+	var extra []int
+	if *flagAlsoPar != "" {
+		for _, f := range strings.Split(*flagAlsoPar, ",") {
+			p, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || p < 1 {
+				return fmt.Errorf("-also-parallel: %q is not a positive count", f)
+			}
+			extra = append(extra, p)
+			variants = append(variants, variant{key: fmt.Sprintf("libp%d", p), title: fmt.Sprintf("berth (lib, P=%d)", p), up: func(ctx context.Context, w Workload) (time.Duration, error) {
+				r, err := berthUp(ctx, w, p)
+				return r.Total, err
+			}})
+		}
+	}
+	b.extra = extra
 	if *flagBerth != "" {
 		variants = append(variants, variant{key: "cli", title: "berth (cli)", up: b.cliUp})
 	}

@@ -119,6 +119,23 @@ func (b *bench) print(out io.Writer, header string, ns []int, variants, noops []
 	}
 	tw.Flush()
 
+	if len(b.extra) > 0 {
+		fmt.Fprintf(out, "\nberth (lib) at other parallelisms (ratios: median of the ratios within each run)\n\n")
+		tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "N\tP\tseconds\t/compose\t/floor (P=N)\t")
+		for _, n := range ns {
+			for _, p := range append([]int{b.par}, b.extra...) {
+				k := fmt.Sprintf("libp%d", p)
+				if p == b.par {
+					k = "lib"
+				}
+				xs := b.results[k][n]
+				fmt.Fprintf(tw, "%d\t%d\t%.2f\t%s\t%s\t\n", n, p, median(xs), ratio(pairedRatio(xs, b.results["compose"][n])), ratio(pairedRatio(xs, b.results["floorall"][n])))
+			}
+		}
+		tw.Flush()
+	}
+
 	fmt.Fprintf(out, "\nNo-op up on a running %d-container kit (%d runs, milliseconds)\n\n", *flagNoopN, *flagNoopReps)
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "tool\tmedian\tmin\tmax\tgoal\t")
@@ -137,6 +154,16 @@ func (b *bench) print(out io.Writer, header string, ns []int, variants, noops []
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%s\t\n", v.title, 1000*median(xs), 1000*slices.Min(xs), 1000*slices.Max(xs), goal)
 	}
 	tw.Flush()
+
+	// The floor must run as many at once as berth did.
+	for _, n := range ns {
+		for _, r := range b.libRuns[n] {
+			if r.MaxAtOnce > b.par || (n >= b.par && r.MaxAtOnce < b.par) {
+				fmt.Fprintf(out, "\nWARNING: berth ran %d container creates at once for N=%d but the floor ran %d: apply's default parallelism changed; pass -parallel\n", r.MaxAtOnce, n, b.par)
+				break
+			}
+		}
+	}
 
 	if *flagBreakdown {
 		b.printBreakdown(out, ns)

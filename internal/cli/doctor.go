@@ -14,7 +14,6 @@ import (
 	"github.com/voidnxlabs/berth/doctor"
 	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/runtime"
-	"github.com/voidnxlabs/berth/runtime/docker"
 )
 
 func init() { register(newDoctorCmd) }
@@ -57,7 +56,7 @@ It exits 1 when any check fails.`,
 			if err != nil {
 				return withHint(err, ExitFailure, "run 'berth doctor --help' for the flag formats")
 			}
-			var eng *docker.Engine
+			var eng runtime.Engine
 			defer func() {
 				if eng != nil {
 					eng.Close()
@@ -65,7 +64,7 @@ It exits 1 when any check fails.`,
 			}()
 			if !f.noEngine {
 				opts.Engine = func(ctx context.Context) (runtime.Info, error) {
-					e, err := docker.New(ctx)
+					e, err := g.engine(g.configIfAny())
 					if err != nil {
 						return runtime.Info{}, err
 					}

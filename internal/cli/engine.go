@@ -24,8 +24,8 @@ import (
 // engines holds the constructors of the engines berth can drive, by the
 // name used in `runtime:` and --runtime. Files that add an engine register
 // it from an init function.
-var engines = map[string]func(ctx context.Context) (runtime.Engine, error){
-	"docker": func(ctx context.Context) (runtime.Engine, error) { return docker.New(ctx) },
+var engines = map[string]func(ctx context.Context, g *globals) (runtime.Engine, error){
+	"docker": func(ctx context.Context, g *globals) (runtime.Engine, error) { return docker.New(ctx) },
 }
 
 // autoEngines is the order `runtime: auto` tries engines in.
@@ -54,14 +54,14 @@ func (g *globals) engine(cfg *config.Config) (runtime.Engine, error) {
 			if !ok {
 				continue
 			}
-			e, err := newEngine(g.ctx)
+			e, err := newEngine(g.ctx, g)
 			if err == nil {
 				return e, nil
 			}
 			errs = append(errs, fmt.Sprintf("%s: %v", n, err))
 		}
 		return nil, withHint(fmt.Errorf("%w: no container engine answered (%s)", runtime.ErrUnreachable, strings.Join(errs, "; ")),
-			ExitUnreachable, "start one (systemctl start docker, or dockerd &) and check with 'berth doctor'")
+			ExitUnreachable, "start Docker (systemctl start docker) or Podman (systemctl start podman.socket), or pick one with --runtime; 'berth doctor' checks")
 	}
 	newEngine, ok := engines[name]
 	if !ok {
@@ -73,7 +73,7 @@ func (g *globals) engine(cfg *config.Config) (runtime.Engine, error) {
 		return nil, withHint(fmt.Errorf("unknown runtime %q", name), ExitFailure,
 			"use one of: auto, "+strings.Join(names, ", "))
 	}
-	e, err := newEngine(g.ctx)
+	e, err := newEngine(g.ctx, g)
 	if err != nil {
 		if errors.Is(err, runtime.ErrUnreachable) {
 			return nil, withHint(err, ExitUnreachable, fmt.Sprintf("start %s and check with 'berth doctor'", name))
@@ -278,4 +278,18 @@ func isTerminal(w any) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// configIfAny loads berth.yaml when there is one, for commands that work
+// without it but honour its runtime setting. A broken file counts as none:
+// those commands report it where they read it themselves.
+func (g *globals) configIfAny() *config.Config {
+	if _, err := os.Stat(g.configFilePath()); err != nil {
+		return nil
+	}
+	cfg, err := config.Load(config.LoadOptions{File: g.configFile, Getenv: g.getenv})
+	if err != nil {
+		return nil
+	}
+	return cfg
 }

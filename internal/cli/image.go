@@ -14,7 +14,6 @@ import (
 
 	"github.com/voidnxlabs/berth/image"
 	"github.com/voidnxlabs/berth/image/deb"
-	"github.com/voidnxlabs/berth/runtime/docker"
 )
 
 func init() { register(newImageCmd) }
@@ -244,9 +243,9 @@ same lock gives the same digest and needs no network.`,
 			}
 			var loader image.Loader
 			if f.load {
-				eng, err := docker.New(g.ctx)
+				eng, err := g.engine(g.configIfAny())
 				if err != nil {
-					return withHint(err, ExitUnreachable, "start the Docker engine, or build without --load")
+					return err
 				}
 				defer eng.Close()
 				loader = eng
@@ -363,9 +362,9 @@ func newImageLoadCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			eng, err := docker.New(g.ctx)
+			eng, err := g.engine(g.configIfAny())
 			if err != nil {
-				return withHint(err, ExitUnreachable, "start the Docker engine")
+				return err
 			}
 			defer eng.Close()
 			for _, n := range args {

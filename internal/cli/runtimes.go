@@ -17,7 +17,7 @@ import (
 // The engines besides Docker. Their settings come from the environment
 // (documented in docs/runtimes.md) until berth.yaml has a runtime section.
 func init() {
-	engines["podman"] = func(ctx context.Context) (runtime.Engine, error) {
+	engines["podman"] = func(ctx context.Context, g *globals) (runtime.Engine, error) {
 		opts := podman.Options{Socket: os.Getenv("BERTH_PODMAN_SOCKET")}
 		if v, ok := os.LookupEnv("BERTH_PODMAN_ULIMITS"); ok {
 			us, err := parseUlimits(v)
@@ -29,10 +29,13 @@ func init() {
 		}
 		return podman.New(ctx, opts)
 	}
-	engines["nspawn"] = func(ctx context.Context) (runtime.Engine, error) {
+	engines["nspawn"] = func(ctx context.Context, g *globals) (runtime.Engine, error) {
 		root := os.Getenv("BERTH_NSPAWN_ROOT")
+		if root == "" && g.stateDir != "" {
+			root = filepath.Join(g.stateDir, "nspawn")
+		}
 		if root == "" {
-			root = filepath.Join(state.Default(os.Getenv), "nspawn")
+			root = filepath.Join(state.Default(g.getenv), "nspawn")
 		}
 		return nspawn.New(ctx, nspawn.Options{Root: root})
 	}

@@ -186,9 +186,9 @@ func (s *stack) fails(wants []string, args ...string) {
 func (s *stack) up() {
 	s.t.Helper()
 	start := time.Now()
-	s.must("proxy", "reload")
+	// up writes the proxy's config before it starts and loads it into
+	// the running proxy after the apply: no separate reload.
 	s.must("up", "--wait", "--timeout", "3m")
-	s.must("proxy", "reload")
 	s.t.Logf("up --wait: %s", time.Since(start).Round(100*time.Millisecond))
 }
 
@@ -530,7 +530,6 @@ func testSecrets(s *stack, eng brt.Engine) {
 	// Rotation recreates the users; the old Jupyter token stops working.
 	old := values["jupyter-token"]
 	s.must("secret", "rotate", "jupyter-token")
-	s.must("proxy", "reload")
 	if nt := s.jupyterToken(); nt == old {
 		s.t.Fatalf("the token did not change")
 	}

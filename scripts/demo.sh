@@ -12,16 +12,14 @@ berth=${BERTH:-./bin/berth}
 cfg=examples/demo.yaml
 b() { "$berth" -f "$cfg" "$@"; }
 
-bash scripts/ci-setup.sh
+bash scripts/docker-setup.sh
 
 # Cold: ~10 minutes (Ollama's cgo build is ~4.5 of them); warm: seconds.
 b image build ollama python-ml postgres-dev caddy code-server --load
 
-# The proxy starts with the configuration written here; after the apply
-# it is loaded again through Caddy's admin API.
-b proxy reload
+# up writes the proxy's routes before it starts and loads them into the
+# running proxy (Caddy's admin API) after the apply.
 b up --wait --timeout 5m
-b proxy reload
 
 echo
 b status

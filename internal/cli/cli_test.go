@@ -41,7 +41,7 @@ func TestDockerdRestart(t *testing.T) {
 	if !dockerReachable() {
 		t.Fatal("no Docker engine reachable")
 	}
-	setup, err := filepath.Abs("../../scripts/ci-setup.sh")
+	setup, err := filepath.Abs("../../scripts/docker-setup.sh")
 	if err != nil {
 		t.Fatal(err)
 	}

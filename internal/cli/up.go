@@ -18,6 +18,8 @@ import (
 	"github.com/voidnxlabs/berth/backup"
 	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/plan"
+	"github.com/voidnxlabs/berth/proxy"
+	"github.com/voidnxlabs/berth/runtime"
 	"github.com/voidnxlabs/berth/state"
 )
 
@@ -120,6 +122,14 @@ func (g *globals) converge(p *project, o runOptions) error {
 	}
 	pl := plan.Compute(*p.st, obs, plan.Options{Action: o.action, Targets: p.targets, Wait: o.wait, Generation: next})
 	began := time.Now()
+	starts := o.action == plan.ActionUp || o.action == plan.ActionStart || o.action == plan.ActionRestart
+	if !pl.Empty() && starts && proxy.Find(p.st) != nil {
+		// A proxy that the apply creates or restarts resumes from this
+		// config, so it routes every service from its first second.
+		if _, err := proxy.Prepare(p.st); err != nil {
+			fmt.Fprintf(g.stderr, "berth: warning: writing the proxy config: %v\n", err)
+		}
+	}
 	if !pl.Empty() {
 		prog := newProgress(g.stderr, isTerminal(g.stderr))
 		_, err = apply.Run(g.ctx, e, pl, apply.Options{Events: prog.Event, HealthTimeout: o.timeout})
@@ -127,6 +137,9 @@ func (g *globals) converge(p *project, o runOptions) error {
 		if err != nil {
 			return g.applyError(err, o)
 		}
+	}
+	if !pl.Empty() && starts {
+		g.syncProxy(e, p)
 	}
 	if o.record {
 		if err := g.record(p, o, gens); err != nil {
@@ -139,6 +152,25 @@ func (g *globals) converge(p *project, o runOptions) error {
 	}
 	fmt.Fprintf(g.stderr, "berth: %s: %s in %s\n", o.action, summary(pl), time.Since(began).Round(10*time.Millisecond))
 	return nil
+}
+
+// syncProxy loads the routes of every enabled service into a running
+// proxy through Caddy's admin API, which keeps open connections.
+func (g *globals) syncProxy(e runtime.Engine, p *project) {
+	c := proxy.Find(p.st)
+	if c == nil {
+		return
+	}
+	oc, err := e.InspectContainer(g.ctx, c.Spec.Name)
+	if err != nil || oc.State != runtime.StateRunning {
+		return
+	}
+	routes, err := proxy.Sync(g.ctx, p.st, 30*time.Second)
+	if err != nil {
+		fmt.Fprintf(g.stderr, "berth: warning: the proxy did not take its new routes: %v\nberth: hint: run 'berth proxy reload'\n", err)
+		return
+	}
+	fmt.Fprintf(g.stderr, "berth: proxy %s: loaded %d routes\n", c.Spec.Name, len(routes))
 }
 
 // applyError explains a failed apply: what failed, and that running again

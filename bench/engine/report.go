@@ -22,19 +22,49 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// pairedRatio is the median over repetitions of a[i]/b[i]: the tools of a
-// repetition run one after the other, so each ratio compares runs made
-// under the same load, and a machine whose load drifts (a shared one)
-// skews the medians of each tool more than this.
-func pairedRatio(a, b []float64) float64 {
+// quartiles returns the lower and upper quartile of xs: the medians of its
+// lower and upper halves.
+func quartiles(xs []float64) (q1, q3 float64) {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s) == 0 {
+		return 0, 0
+	}
+	h := len(s) / 2
+	return median(s[:max(h, 1)]), median(s[len(s)-max(h, 1):])
+}
+
+// pairedRatios are a[i]/b[i] for the repetitions both have.
+func pairedRatios(a, b []float64) []float64 {
 	var rs []float64
 	for i := range min(len(a), len(b)) {
 		if b[i] > 0 {
 			rs = append(rs, a[i]/b[i])
 		}
 	}
-	return median(rs)
+	return rs
 }
+
+// verdict judges paired ratios against a goal of at most limit: met when
+// even the upper quartile is within it, missed when even the lower
+// quartile is beyond it, and a tie within the noise otherwise.
+func verdict(rs []float64, limit float64) string {
+	q1, q3 := quartiles(rs)
+	switch {
+	case len(rs) == 0:
+		return "-"
+	case q3 <= limit:
+		return "met"
+	case q1 > limit:
+		return fmt.Sprintf("MISSED (%.2f–%.2fx)", q1, q3)
+	}
+	return fmt.Sprintf("tie (%.2f–%.2fx)", q1, q3)
+}
+
+// pairedRatio is the median over repetitions of a[i]/b[i]: the tools of a
+// repetition run one after the other, so each ratio compares runs made
+// under the same load, and a machine whose load drifts (a shared one)
+// skews the medians of each tool more than this.
+func pairedRatio(a, b []float64) float64 { return median(pairedRatios(a, b)) }
 
 func ratio(r float64) string {
 	if r == 0 {
@@ -56,7 +86,7 @@ func (b *bench) print(out io.Writer, header string, ns []int, variants, noops []
 		has[v.key] = true
 	}
 	fmt.Fprintln(out, header)
-	fmt.Fprintf(out, "\nFirst up of N containers (seconds: median of %d runs; ratios: median of the ratios within each run)\n\n", *flagReps)
+	fmt.Fprintf(out, "\nFirst up of N containers (seconds: median of %d runs; ratios: median of the ratios within each run;\ngoals: met when the upper quartile of those ratios is within the goal, a tie when the goal lies between the quartiles)\n\n", *flagReps)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	cols := []string{"N"}
 	for _, v := range variants {
@@ -103,16 +133,9 @@ func (b *bench) print(out io.Writer, header string, ns []int, variants, noops []
 		if has["cli"] {
 			berth = "cli"
 		}
-		var miss []string
-		if r[berth+"/floor"] > goalFloorRatio {
-			miss = append(miss, "floor")
-		}
-		if has["compose"] && r[berth+"/compose"] > 1 {
-			miss = append(miss, "compose")
-		}
-		goal := "met"
-		if len(miss) > 0 {
-			goal = "MISSED: " + strings.Join(miss, ",")
+		goal := "floor: " + verdict(pairedRatios(res(berth), res("floor")), goalFloorRatio)
+		if has["compose"] {
+			goal += ", compose: " + verdict(pairedRatios(res(berth), res("compose")), 1)
 		}
 		row = append(row, goal)
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")

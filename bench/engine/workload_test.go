@@ -123,3 +123,21 @@ func TestPairedRatio(t *testing.T) {
 		t.Errorf("pairedRatio of nothing = %v, want 0", got)
 	}
 }
+
+func TestVerdict(t *testing.T) {
+	for _, c := range []struct {
+		rs    []float64
+		limit float64
+		want  string
+	}{
+		{[]float64{0.8, 0.9, 0.95, 0.97, 0.99}, 1, "met"},
+		{[]float64{1.1, 1.2, 1.3, 1.4, 1.5}, 1, "MISSED (1.15–1.45x)"},
+		{[]float64{0.9, 0.95, 1.02, 1.05, 1.1}, 1, "tie (0.93–1.08x)"},
+		{[]float64{1.1, 1.15, 1.19}, 1.2, "met"},
+		{nil, 1, "-"},
+	} {
+		if got := verdict(c.rs, c.limit); got != c.want {
+			t.Errorf("verdict(%v, %v) = %q, want %q", c.rs, c.limit, got, c.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"github.com/voidnxlabs/berth/config"
 	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/gpu"
+	"github.com/voidnxlabs/berth/image"
 	"github.com/voidnxlabs/berth/kits"
 	"github.com/voidnxlabs/berth/runtime"
 )
@@ -147,10 +149,20 @@ Exit codes: 0 valid, 2 invalid.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(config.LoadOptions{File: g.configFile, Getenv: g.getenv})
+			var recipeErr error
+			if err == nil && cfg.Images != nil {
+				_, recipeErr = image.DecodeRecipes(cfg.Images)
+			}
 			if err == nil && !offline {
 				if probs := hostProblems(g, cfg); len(probs) > 0 {
 					err = probs
 				}
+			}
+			if recipeErr != nil && !g.json {
+				if err != nil {
+					g.configError(err)
+				}
+				return g.recipeErrors(g.configFilePath(), recipeErr)
 			}
 			if g.json {
 				type problem struct {
@@ -174,13 +186,29 @@ Exit codes: 0 valid, 2 invalid.`,
 				for _, e := range ces {
 					out.Problems = append(out.Problems, problem{e.Pos.File, e.Pos.Line, e.Pos.Column, e.Path, e.Msg, e.Hint})
 				}
+				for _, e := range flattenErrors(recipeErr) {
+					if e == nil {
+						continue
+					}
+					pr := problem{File: g.configFilePath(), Error: e.Error()}
+					// Recipe errors start with line:col.
+					if a, b, ok := strings.Cut(e.Error(), ": "); ok {
+						if l, c, ok := strings.Cut(a, ":"); ok {
+							pr.Line, _ = strconv.Atoi(l)
+							pr.Column, _ = strconv.Atoi(c)
+							pr.Error = b
+						}
+					}
+					out.Problems = append(out.Problems, pr)
+					out.Valid = false
+				}
 				if cfg != nil {
 					out.Services = len(cfg.Enabled())
 				}
 				if perr := g.printJSON(out); perr != nil {
 					return perr
 				}
-				if err != nil {
+				if err != nil || recipeErr != nil {
 					return exitCode(ExitChanges)
 				}
 				return nil

@@ -333,6 +333,39 @@ func newAllocator(cfg *config.Config, previous map[string]netip.Addr) *allocator
 			}
 		}
 	}
+	// Addresses given out before stay with their owners: reserve them
+	// before anything is handed out, so a service added to the config
+	// cannot take an address a running container holds (which would move
+	// that container and recreate it). Enabled services only: a disabled
+	// one's address is free again.
+	for _, k := range cfg.Kits {
+		if !k.Enable {
+			continue
+		}
+		for _, s := range k.Services {
+			if !s.Enable {
+				continue
+			}
+			nets := []string{k.Name}
+			if !s.IP.IsValid() && s.Catalog != nil {
+				nets = nil // its own address is its catalog slot
+			}
+			nets = append(nets, s.Connect...)
+			for _, n := range nets {
+				if s.IP.IsValid() && n == k.Name {
+					continue
+				}
+				nk := cfg.Kit(n)
+				prev, ok := previous[s.Container+"@"+n]
+				if nk == nil || !ok || !nk.Subnet.Contains(prev) {
+					continue
+				}
+				if _, used := a.taken[n][prev]; !used {
+					a.taken[n][prev] = s.Container
+				}
+			}
+		}
+	}
 	return a
 }
 

@@ -113,11 +113,7 @@ func (g *globals) previousAddresses(cfg *config.Config) map[string]netip.Addr {
 	if err != nil {
 		return nil
 	}
-	out := map[string]netip.Addr{}
-	for _, c := range st.Containers {
-		out[c.Spec.Name] = c.Address
-	}
-	return out
+	return st.Addresses()
 }
 
 func decodeDesired(data []byte) (*desired.State, error) {

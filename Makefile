@@ -15,6 +15,7 @@ demo: build
 test: setup-ci
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
+	cd bench/engine && $(GO) vet . && $(GO) test -count=1 .
 	$(MAKE) fuzz
 	$(MAKE) test-restart
 

@@ -38,7 +38,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/berth" ./cmd/berth
-(cd bench/engine && go build -o "$tmp/bench" .)
+(cd bench/engine && go build -mod=mod -o "$tmp/bench" .)
 
 args=(-compose "$compose")
 if "$tmp/berth" up --help >/dev/null 2>&1; then

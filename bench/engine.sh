@@ -5,6 +5,8 @@
 #   bench/engine.sh                         # N = 5, 20, 50; 5 runs each
 #   bench/engine.sh -n 5,20 -reps 3         # flags go to bench/engine
 #   bench/engine.sh -cpuprofile /tmp/prof   # and profile berth's library up
+#   bench/engine.sh -also-parallel 8,16     # berth's library up at other parallelisms too
+#   bench/engine.sh -berth=                 # leave the berth binary out
 #
 # It builds what it needs: Docker Compose v2.40.3 from its Go module in a
 # throwaway module (about 5 minutes cold, then cached under

@@ -53,7 +53,7 @@ var (
 	flagReps      = flag.Int("reps", 5, "repetitions of each first up; the table shows medians")
 	flagNoopReps  = flag.Int("noop-reps", 20, "repetitions of each no-op up")
 	flagNoopN     = flag.Int("noop-n", 5, "containers in the kit of the no-op up")
-	flagParallel  = flag.Int("parallel", 0, "apply parallelism; 0 leaves apply's default, which the floor then matches")
+	flagParallel  = flag.Int("parallel", 0, "parallelism of berth's library up and of the floor (the binary keeps apply's default); 0 means apply's default")
 	flagAlsoPar   = flag.String("also-parallel", "", "comma-separated parallelisms at which berth's library up is also measured (extra columns)")
 	flagCompose   = flag.String("compose", "", "docker compose v2 binary (standalone docker-compose); empty leaves compose out")
 	flagBerth     = flag.String("berth", "", "berth binary with an up command; empty leaves the CLI path out")

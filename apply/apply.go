@@ -23,7 +23,9 @@ import (
 
 // Options tune a run.
 type Options struct {
-	// Parallel is how many operations run at once; 4 when zero.
+	// Parallel is how many operations run at once; 16 when zero. Engines
+	// overlap container starts well beyond their CPU count (a start waits on
+	// runc and network setup), and compose starts everything at once.
 	Parallel int
 	// Events receives progress; calls are serialised. Nil discards them.
 	Events func(Event)
@@ -96,7 +98,7 @@ func (r *runner) emit(ev Event) {
 // ctx and finish or fail.
 func Run(ctx context.Context, e runtime.Engine, p *plan.Plan, opts Options) (Result, error) {
 	if opts.Parallel <= 0 {
-		opts.Parallel = 4
+		opts.Parallel = 16
 	}
 	if opts.HealthTimeout <= 0 {
 		opts.HealthTimeout = 2 * time.Minute
@@ -139,6 +141,7 @@ func Run(ctx context.Context, e runtime.Engine, p *plan.Plan, opts Options) (Res
 	var errs []error
 	finished := map[string]bool{}
 	running := 0
+	halted := false // the engine became unreachable
 
 	// skip marks o and everything after it as not run.
 	var skip func(o *plan.Op, why string)
@@ -154,7 +157,7 @@ func Run(ctx context.Context, e runtime.Engine, p *plan.Plan, opts Options) (Res
 		}
 	}
 	for {
-		for ctx.Err() == nil && running < opts.Parallel && len(ready) > 0 {
+		for ctx.Err() == nil && !halted && running < opts.Parallel && len(ready) > 0 {
 			o := ready[0]
 			ready = ready[1:]
 			running++
@@ -170,6 +173,11 @@ func Run(ctx context.Context, e runtime.Engine, p *plan.Plan, opts Options) (Res
 		running--
 		finished[rs.op.ID] = true
 		if rs.err != nil {
+			// An engine that stopped answering fails every later step the
+			// same way: start nothing more, and report it once.
+			if errors.Is(rs.err, runtime.ErrUnreachable) {
+				halted = true
+			}
 			res.Failed = append(res.Failed, rs.op)
 			errs = append(errs, &OpError{Op: rs.op, Err: rs.err})
 			r.emit(Event{Op: rs.op, Phase: Failed, Err: rs.err})
@@ -189,7 +197,9 @@ func Run(ctx context.Context, e runtime.Engine, p *plan.Plan, opts Options) (Res
 	}
 	// What is left was never ready: the run was cancelled, or a cycle.
 	why := "blocked by a dependency cycle"
-	if ctx.Err() != nil {
+	if halted {
+		why = "the engine stopped answering"
+	} else if ctx.Err() != nil {
 		why = "cancelled"
 		errs = append(errs, ctx.Err())
 	}
@@ -200,7 +210,7 @@ func Run(ctx context.Context, e runtime.Engine, p *plan.Plan, opts Options) (Res
 			skip(o, why)
 		}
 	}
-	if blocked && ctx.Err() == nil {
+	if blocked && ctx.Err() == nil && !halted {
 		errs = append(errs, errors.New("some operations were never ready: the plan has a dependency cycle"))
 	}
 	return res, errors.Join(errs...)
@@ -290,9 +300,8 @@ func (r *runner) create(ctx context.Context, o *plan.Op) error {
 		}
 		return err
 	}
-	if err := r.checkAddress(ctx, dc); err != nil {
-		return err
-	}
+	// The address is checked once started: before that an engine reports
+	// the address that was asked for.
 	return r.start(ctx, dc.Spec.Name, dc)
 }
 

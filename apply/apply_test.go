@@ -3,6 +3,7 @@ package apply_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -291,5 +292,33 @@ func TestDataPaths(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(existing, "PG_VERSION")); err != nil {
 		t.Errorf("data after down: %v", err)
+	}
+}
+
+// TestUnreachableStops checks that an engine that stops answering ends the
+// run at once: one failure, everything else skipped with the reason.
+func TestUnreachableStops(t *testing.T) {
+	e := newFake()
+	d := state(t.TempDir())
+	p := computePlan(t, e, d, plan.Options{})
+	e.Fail("CreateNetwork", 1, fmt.Errorf("%w: connection refused", runtime.ErrUnreachable))
+	e.Fail("CreateNetwork", 2, fmt.Errorf("%w: connection refused", runtime.ErrUnreachable))
+	res, err := apply.Run(t.Context(), e, p, apply.Options{Probe: healthy, Parallel: 1})
+	if !errors.Is(err, runtime.ErrUnreachable) {
+		t.Fatalf("error %v, want ErrUnreachable", err)
+	}
+	if len(res.Failed) != 1 {
+		t.Errorf("%d failures, want 1: nothing may start after the engine is gone", len(res.Failed))
+	}
+	for _, o := range res.Done {
+		if o.Kind != plan.EnsurePath {
+			t.Errorf("%s ran after the engine was gone", o.ID)
+		}
+	}
+	if n := len(res.Done) + len(res.Failed) + len(res.Skipped); n != len(p.Ops) {
+		t.Errorf("%d of %d operations accounted for", n, len(p.Ops))
+	}
+	if strings.Contains(err.Error(), "dependency cycle") {
+		t.Errorf("blamed a cycle: %v", err)
 	}
 }

@@ -46,7 +46,7 @@ import (
 // applyDefaultParallel is apply.Options.Parallel's default (apply.go); the
 // floor uses it unless -parallel is given, and each run checks that berth
 // really ran that many at once.
-const applyDefaultParallel = 4
+const applyDefaultParallel = 16
 
 var (
 	flagN         = flag.String("n", "5,20,50", "container counts, comma-separated")

@@ -13,6 +13,8 @@ cfg=examples/demo.yaml
 b() { "$berth" -f "$cfg" "$@"; }
 
 bash scripts/docker-setup.sh
+# The compilers the Ollama (cgo) and code-server (node-gyp) builds need.
+BERTH_NO_BROWSER=1 bash scripts/services-setup.sh
 
 # Cold: ~10 minutes (Ollama's cgo build is ~4.5 of them); warm: seconds.
 b image build ollama python-ml postgres-dev caddy code-server --load

@@ -11,7 +11,10 @@ set -euo pipefail
 log() { echo "services-setup: $*" >&2; }
 
 need=()
-for pair in g++:g++ make:make python3:python3 npm:npm chromium:chromium; do
+pairs="g++:g++ make:make python3:python3 npm:npm"
+# make demo builds images but runs no browser: BERTH_NO_BROWSER=1 skips it.
+[ -n "${BERTH_NO_BROWSER:-}" ] || pairs="$pairs chromium:chromium"
+for pair in $pairs; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

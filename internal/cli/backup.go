@@ -150,14 +150,7 @@ prune older backups afterwards.`,
 			if err != nil {
 				return err
 			}
-			st := p.st
-			if p.targets != nil {
-				names := map[string]bool{}
-				for _, n := range p.targets {
-					names[n] = true
-				}
-				st = st.Only(names)
-			}
+			st := p.selected()
 			targets := backup.Targets(st, modelNames)
 			if len(targets) == 0 {
 				return withHint(errors.New("nothing to back up: the selected services have no data paths"), ExitFailure,
@@ -167,9 +160,7 @@ prune older backups afterwards.`,
 			if err != nil {
 				return err
 			}
-			lock, err := p.sd.Lock(g.ctx, state.LockOptions{Wait: true, Command: "backup", Waiting: func(h state.Holder) {
-				fmt.Fprintf(g.stderr, "berth: waiting for %s to finish (Ctrl-C to give up)\n", h)
-			}})
+			lock, err := g.lockProject(p.sd, "backup", false)
 			if err != nil {
 				return err
 			}
@@ -441,18 +432,9 @@ puts it back.`,
 			if err != nil {
 				return err
 			}
-			st := p.st
-			if p.targets != nil {
-				names := map[string]bool{}
-				for _, n := range p.targets {
-					names[n] = true
-				}
-				st = st.Only(names)
-			}
+			st := p.selected()
 			all := backup.Targets(st, false)
-			lock, err := p.sd.Lock(g.ctx, state.LockOptions{Wait: true, Command: "restore", Waiting: func(h state.Holder) {
-				fmt.Fprintf(g.stderr, "berth: waiting for %s to finish (Ctrl-C to give up)\n", h)
-			}})
+			lock, err := g.lockProject(p.sd, "restore", false)
 			if err != nil {
 				return err
 			}

@@ -109,7 +109,7 @@ func (f doctorFlags) options(g *globals) (doctor.Options, error) {
 	if f.cluster {
 		opts.Paths = append(opts.Paths, doctor.Path{Name: "longhorn data", Path: doctor.LonghornDataPath})
 	}
-	opts.Paths = append(opts.Paths, doctor.Path{Name: "state", Path: g.imageStateDir()})
+	opts.Paths = append(opts.Paths, doctor.Path{Name: "state", Path: g.stateRoot()})
 	for _, s := range f.subnets {
 		kit, rest, ok := strings.Cut(s, "=")
 		cidr, bridge, _ := strings.Cut(rest, "@")

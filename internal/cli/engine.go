@@ -85,11 +85,7 @@ func (g *globals) engine(cfg *config.Config) (runtime.Engine, error) {
 
 // state opens the project's state directory.
 func (g *globals) state(cfg *config.Config) (*state.Dir, error) {
-	root := g.stateDir
-	if root == "" {
-		root = state.Default(g.getenv)
-	}
-	sd, err := state.Open(root, cfg.Project)
+	sd, err := state.Open(g.stateRoot(), cfg.Project)
 	if err != nil {
 		return nil, withHint(err, ExitFailure, "pass a writable directory with --state-dir or BERTH_STATE_DIR")
 	}
@@ -100,11 +96,7 @@ func (g *globals) state(cfg *config.Config) (*state.Dir, error) {
 // generation, so first-free addresses stay stable across runs. Without a
 // state directory or generation it is empty.
 func (g *globals) previousAddresses(cfg *config.Config) map[string]netip.Addr {
-	root := g.stateDir
-	if root == "" {
-		root = state.Default(g.getenv)
-	}
-	sd := &state.Dir{Root: root, Project: cfg.Project}
+	sd := &state.Dir{Root: g.stateRoot(), Project: cfg.Project}
 	gen, err := sd.Latest()
 	if err != nil {
 		return nil
@@ -288,4 +280,41 @@ func (g *globals) configIfAny() *config.Config {
 		return nil
 	}
 	return cfg
+}
+
+// lockProject takes the project's apply lock for command. It waits for
+// another berth with a message, or, with noWait, fails at once with a hint.
+func (g *globals) lockProject(sd *state.Dir, command string, noWait bool) (*state.Lock, error) {
+	lock, err := sd.Lock(g.ctx, state.LockOptions{
+		Wait:    !noWait,
+		Command: command,
+		Waiting: func(h state.Holder) {
+			fmt.Fprintf(g.stderr, "berth: waiting for %s to finish (Ctrl-C to give up)\n", h)
+		},
+	})
+	if errors.Is(err, state.ErrLocked) {
+		return nil, withHint(err, ExitFailure, "wait for it to finish, or leave out --no-wait to wait")
+	}
+	return lock, err
+}
+
+// selected is the part of the desired state the command's targets name;
+// the whole state when there are none.
+func (p *project) selected() *desired.State {
+	if p.targets == nil {
+		return p.st
+	}
+	names := map[string]bool{}
+	for _, n := range p.targets {
+		names[n] = true
+	}
+	return p.st.Only(names)
+}
+
+// stateRoot is the state directory: --state-dir, else the default.
+func (g *globals) stateRoot() string {
+	if g.stateDir != "" {
+		return g.stateDir
+	}
+	return state.Default(g.getenv)
 }

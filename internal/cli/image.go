@@ -63,26 +63,12 @@ type imageEnv struct {
 	cfgDir  string
 }
 
-func (g *globals) imageStateDir() string {
-	if g.stateDir != "" {
-		return g.stateDir
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/berth"
-	}
-	if d := g.getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "berth")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "state", "berth")
-}
-
 func (g *globals) imageEnv() (*imageEnv, error) {
 	env := &imageEnv{recipes: image.Builtin(), origin: map[string]string{}}
 	for n := range env.recipes {
 		env.origin[n] = "builtin"
 	}
-	state := g.imageStateDir()
+	state := g.stateRoot()
 	env.store = &image.Store{Dir: filepath.Join(state, "images")}
 	env.lockDir = filepath.Join(state, "images")
 	file := g.configFilePath()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/voidnxlabs/berth/apply"
 	"github.com/voidnxlabs/berth/backup"
+	"github.com/voidnxlabs/berth/config"
 	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/proxy"
@@ -55,16 +56,7 @@ func addRunFlags(cmd *cobra.Command, o *runOptions) {
 // converge makes the engine match st for the given action and reports
 // progress on stderr.
 func (g *globals) converge(p *project, o runOptions) error {
-	lock, err := p.sd.Lock(g.ctx, state.LockOptions{
-		Wait:    !o.noWait,
-		Command: o.command,
-		Waiting: func(h state.Holder) {
-			fmt.Fprintf(g.stderr, "berth: waiting for %s to finish (Ctrl-C to give up)\n", h)
-		},
-	})
-	if errors.Is(err, state.ErrLocked) {
-		return withHint(err, ExitFailure, "wait for it to finish, or leave out --no-wait to wait")
-	}
+	lock, err := g.lockProject(p.sd, o.command, o.noWait)
 	if err != nil {
 		return err
 	}
@@ -380,15 +372,7 @@ applies an earlier one again.`,
   berth generations show 3 > berth.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			sd, err := g.state(cfg)
-			if err != nil {
-				return err
-			}
-			gens, err := sd.Generations()
+			_, _, gens, err := g.generations()
 			if err != nil {
 				return err
 			}
@@ -453,6 +437,20 @@ applies an earlier one again.`,
 	return cmd
 }
 
+// generations loads the config, its state directory and its generations.
+func (g *globals) generations() (*config.Config, *state.Dir, []state.Generation, error) {
+	cfg, err := g.load()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sd, err := g.state(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	gens, err := sd.Generations()
+	return cfg, sd, gens, err
+}
+
 func newRollbackCmd(g *globals) *cobra.Command {
 	o := runOptions{action: plan.ActionUp, record: true}
 	cmd := &cobra.Command{
@@ -467,15 +465,7 @@ file again, so restore it too if the rollback is to stay:
   berth rollback 3 --wait`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			sd, err := g.state(cfg)
-			if err != nil {
-				return err
-			}
-			gens, err := sd.Generations()
+			cfg, sd, gens, err := g.generations()
 			if err != nil {
 				return err
 			}

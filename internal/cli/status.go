@@ -58,6 +58,9 @@ A container whose config changed since it was created is marked with *
   berth status --watch`,
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if watch && interval <= 0 {
+				return withHint(fmt.Errorf("--interval %s is not a positive duration", interval), ExitFailure, "for example --interval 5s")
+			}
 			p, err := g.loadProject(args)
 			if err != nil {
 				return err

@@ -56,6 +56,9 @@ func addRunFlags(cmd *cobra.Command, o *runOptions) {
 // converge makes the engine match st for the given action and reports
 // progress on stderr.
 func (g *globals) converge(p *project, o runOptions) error {
+	if o.timeout < 0 || (o.wait && o.timeout == 0) {
+		return withHint(fmt.Errorf("--timeout %s is not a positive duration", o.timeout), ExitFailure, "for example --timeout 5m")
+	}
 	lock, err := g.lockProject(p.sd, o.command, o.noWait)
 	if err != nil {
 		return err

@@ -230,17 +230,105 @@ func (c *Config) Stack(name string) *Stack {
 
 // LoadOptions say where the config comes from.
 type LoadOptions struct {
-	// File is the path given with -f; empty means $BERTH_CONFIG, else
-	// ./berth.yaml.
+	// File is the path given with -f; empty means the search of Find.
 	File   string
 	Getenv func(string) string
+	// Dir is where the search for berth.yaml starts; empty means the
+	// working directory.
+	Dir string
+	// Root says whether berth runs as root, which picks the system-wide
+	// file; nil means os.Geteuid() == 0.
+	Root *bool
 }
 
 // ErrNoConfig is returned when no config file exists where one is looked for.
 var ErrNoConfig = errors.New("no config file")
 
-// Resolve returns the config file path Load would read.
+// SystemFile is the system-wide config berth falls back to: as root
+// /etc/berth/berth.yaml, otherwise $XDG_CONFIG_HOME/berth/berth.yaml (with
+// $XDG_CONFIG_HOME defaulting to ~/.config, as the XDG base directory
+// specification says). It returns "" when no home directory is known.
+func SystemFile(getenv func(string) string, root bool) string {
+	if root {
+		return "/etc/berth/" + DefaultFile
+	}
+	dir := getenv("XDG_CONFIG_HOME")
+	if dir == "" || !filepath.IsAbs(dir) {
+		home := getenv("HOME")
+		if home == "" {
+			return ""
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "berth", DefaultFile)
+}
+
+// Find returns the config file to read, looked for as Compose looks for
+// compose.yaml: -f (opts.File), then $BERTH_CONFIG, then berth.yaml in the
+// directory or its nearest parent that has one, then SystemFile. A file
+// found in the working directory is returned as "berth.yaml", one found
+// elsewhere by an absolute path. When none exists, Find returns the
+// places it looked and an error wrapping ErrNoConfig.
+func Find(opts LoadOptions) (string, error) {
+	if opts.File != "" {
+		return opts.File, nil
+	}
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if f := getenv("BERTH_CONFIG"); f != "" {
+		return f, nil
+	}
+	dir := opts.Dir
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return DefaultFile, fmt.Errorf("finding %s: %w", DefaultFile, err)
+		}
+		dir = wd
+	}
+	start := dir
+	for {
+		p := filepath.Join(dir, DefaultFile)
+		if _, err := os.Stat(p); err == nil {
+			if dir == start && opts.Dir == "" {
+				return DefaultFile, nil
+			}
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	root := os.Geteuid() == 0
+	if opts.Root != nil {
+		root = *opts.Root
+	}
+	looked := DefaultFile + " in " + start + " and its parents"
+	if sys := SystemFile(getenv, root); sys != "" {
+		if _, err := os.Stat(sys); err == nil {
+			return sys, nil
+		}
+		looked += ", " + sys
+	}
+	return DefaultFile, fmt.Errorf("%w: no -f, no $BERTH_CONFIG, no %s", ErrNoConfig, looked)
+}
+
+// Resolve returns the config file path Load would read: the one Find
+// finds, or berth.yaml in the working directory when there is none (where
+// init writes).
 func Resolve(opts LoadOptions) string {
+	p, _ := Find(opts)
+	return p
+}
+
+// InitFile returns where `berth init` writes: -f, else $BERTH_CONFIG, else
+// berth.yaml in the working directory. It does not search parents, so
+// init never overwrites a file above the working directory.
+func InitFile(opts LoadOptions) string {
 	if opts.File != "" {
 		return opts.File
 	}
@@ -251,13 +339,19 @@ func Resolve(opts LoadOptions) string {
 	if f := getenv("BERTH_CONFIG"); f != "" {
 		return f
 	}
+	if opts.Dir != "" {
+		return filepath.Join(opts.Dir, DefaultFile)
+	}
 	return DefaultFile
 }
 
 // Load reads, decodes and validates the config file. A config problem is
 // returned as Errors, holding every problem found.
 func Load(opts LoadOptions) (*Config, error) {
-	file := Resolve(opts)
+	file, err := Find(opts)
+	if err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(file)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

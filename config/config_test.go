@@ -3,6 +3,8 @@ package config_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -190,5 +192,71 @@ func TestAliasBombIsBounded(t *testing.T) {
 	}
 	if _, err := parse(t, src, nil); err == nil {
 		t.Fatal("an alias bomb loaded without error")
+	}
+}
+
+func TestFind(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	yes, no := true, false
+	if got := config.SystemFile(env(nil), true); got != "/etc/berth/berth.yaml" {
+		t.Errorf("root system file = %q", got)
+	}
+	if got := config.SystemFile(env(map[string]string{"HOME": "/home/u"}), false); got != "/home/u/.config/berth/berth.yaml" {
+		t.Errorf("user system file without XDG_CONFIG_HOME = %q", got)
+	}
+	if got := config.SystemFile(env(map[string]string{"HOME": "/home/u", "XDG_CONFIG_HOME": "/x"}), false); got != "/x/berth/berth.yaml" {
+		t.Errorf("user system file = %q", got)
+	}
+
+	dir := t.TempDir()
+	xdg := filepath.Join(dir, "xdg")
+	deep := filepath.Join(dir, "p", "a", "b")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := env(map[string]string{"XDG_CONFIG_HOME": xdg})
+	// nothing: ErrNoConfig naming the places
+	_, err := config.Find(config.LoadOptions{Dir: deep, Getenv: e, Root: &no})
+	if !errors.Is(err, config.ErrNoConfig) || !strings.Contains(err.Error(), xdg) {
+		t.Fatalf("Find with no file: %v", err)
+	}
+	// the user's system file
+	sys := filepath.Join(xdg, "berth", "berth.yaml")
+	write(t, sys)
+	if got, err := config.Find(config.LoadOptions{Dir: deep, Getenv: e, Root: &no}); err != nil || got != sys {
+		t.Fatalf("Find = %q, %v; want %q", got, err, sys)
+	}
+	// as root the user's file is not looked at
+	if got, err := config.Find(config.LoadOptions{Dir: deep, Getenv: e, Root: &yes}); got == sys || (err == nil && got != "/etc/berth/berth.yaml") {
+		t.Fatalf("Find as root = %q, %v", got, err)
+	}
+	// a parent's berth.yaml beats the system file, a nearer one the parent's
+	parent := filepath.Join(dir, "p", "berth.yaml")
+	write(t, parent)
+	if got, _ := config.Find(config.LoadOptions{Dir: deep, Getenv: e, Root: &no}); got != parent {
+		t.Fatalf("Find = %q, want %q", got, parent)
+	}
+	near := filepath.Join(dir, "p", "a", "berth.yaml")
+	write(t, near)
+	if got, _ := config.Find(config.LoadOptions{Dir: deep, Getenv: e, Root: &no}); got != near {
+		t.Fatalf("Find = %q, want %q", got, near)
+	}
+	// $BERTH_CONFIG, then -f, win without looking
+	e2 := env(map[string]string{"BERTH_CONFIG": "/nonexistent/env.yaml"})
+	if got, _ := config.Find(config.LoadOptions{Dir: deep, Getenv: e2}); got != "/nonexistent/env.yaml" {
+		t.Fatalf("Find with BERTH_CONFIG = %q", got)
+	}
+	if got, _ := config.Find(config.LoadOptions{File: "x.yaml", Dir: deep, Getenv: e2}); got != "x.yaml" {
+		t.Fatalf("Find with -f = %q", got)
+	}
+}
+
+func write(t *testing.T, p string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("lab: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

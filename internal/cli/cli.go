@@ -67,7 +67,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, ctx: ctx}
 	root := newRoot(g)
-	root.SetArgs(args)
+	root.SetArgs(hoistFile(args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -91,6 +91,35 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "berth: hint: run 'berth --help' for usage\n")
 	}
 	return ExitFailure
+}
+
+// hoistFile rewrites the global -f FILE (and -fFILE) that stands before
+// the command's name into --file=FILE, so that a command with its own -f
+// (logs -f is --follow, as in docker logs) still reads it as the config
+// file: `berth -f FILE logs -f NAME` works as `docker compose -f FILE logs
+// -f NAME` does. After the command's name, -f is the command's.
+func hoistFile(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--" || !strings.HasPrefix(a, "-") || a == "-":
+			// The command's name (or the end of flags): the rest is its.
+			return append(out, args[i:]...)
+		case a == "-f" && i+1 < len(args):
+			out = append(out, "--file="+args[i+1])
+			i++
+		case strings.HasPrefix(a, "-f") && !strings.HasPrefix(a, "--"):
+			out = append(out, "--file="+strings.TrimPrefix(strings.TrimPrefix(a, "-f"), "="))
+		case (a == "--file" || a == "--state-dir" || a == "--runtime") && i+1 < len(args):
+			// Global flags with a separate value: the value is no command name.
+			out = append(out, a+"="+args[i+1])
+			i++
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // commands lists the constructors of berth's subcommands. Each file that
@@ -122,7 +151,7 @@ Exit codes: 0 ok, 1 failure, 2 changes pending (plan) or config invalid
 	}
 	root.CompletionOptions.HiddenDefaultCmd = false
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.configFile, "file", "f", "", "config file (default: $BERTH_CONFIG, else ./berth.yaml)")
+	pf.StringVarP(&g.configFile, "file", "f", "", "config file (default: $BERTH_CONFIG, else berth.yaml here or in the nearest parent, else /etc/berth/berth.yaml as root or $XDG_CONFIG_HOME/berth/berth.yaml)")
 	pf.StringVar(&g.stateDir, "state-dir", "", "state directory (default: /var/lib/berth as root, else $XDG_STATE_HOME/berth)")
 	pf.StringVar(&g.runtime, "runtime", "", "container engine: auto, docker, podman or nspawn (overrides the config)")
 	for _, f := range commands {

@@ -129,6 +129,11 @@ func params(dir string) testscript.Params {
 				return ok, nil
 			case "root":
 				return os.Geteuid() == 0, nil
+			case "syscfg":
+				// The host has a system-wide berth.yaml, which a script
+				// that finds none would find.
+				_, err := os.Stat("/etc/berth/berth.yaml")
+				return err == nil && os.Geteuid() == 0, nil
 			case "gpu":
 				// A GPU the host's driver knows: NVIDIA's proc file or AMD's kfd.
 				for _, p := range []string{"/proc/driver/nvidia/version", "/dev/kfd"} {

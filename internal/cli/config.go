@@ -102,13 +102,20 @@ func newInitCmd(g *globals) *cobra.Command {
 vLLM, LocalAI on 192.168.200.0/24) and the dev kit (dev-ml, chat-ui,
 code-server, a Caddy proxy and PostgreSQL on 192.168.210.0/24).
 
-It refuses to overwrite an existing file unless --force is given.`,
+It writes -f FILE, else $BERTH_CONFIG, else berth.yaml in the working
+directory, and says where. It refuses to overwrite an existing file unless
+--force is given.
+
+berth finds its config in this order: -f, $BERTH_CONFIG, berth.yaml in the
+working directory or its nearest parent that has one, then
+/etc/berth/berth.yaml as root or $XDG_CONFIG_HOME/berth/berth.yaml
+(~/.config/berth/berth.yaml) otherwise.`,
 		Example: `  berth init
   berth init -f /etc/berth/berth.yaml
   berth init --force`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := g.configFilePath()
+			path := config.InitFile(config.LoadOptions{File: g.configFile, Getenv: g.getenv})
 			if _, err := os.Stat(path); err == nil && !force {
 				return withHint(fmt.Errorf("%s already exists", path), ExitFailure, "pass --force to overwrite it")
 			}

@@ -377,12 +377,14 @@ the name is always there.
 2026-11-27T10:00:00Z, or a date, 2026-11-27). --tail N keeps the last N
 lines of each container.
 
-Here -f is --follow, as in docker logs; name the config file with --file.`,
+Here -f is --follow, as in docker logs; a -f before the command's name is
+still the config file: berth -f FILE logs -f NAME.`,
 		Example: `  berth logs ml-ollama
   berth logs -f dev
   berth logs ml --since 10m
   berth logs dev/postgres --tail 50 --timestamps
-  berth logs ml-ollama dev-chat-ui -f --tail 0`,
+  berth logs ml-ollama dev-chat-ui -f --tail 0
+  berth -f examples/demo.yaml logs -f ml-jupyter`,
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.logs(args, o)
@@ -390,8 +392,9 @@ Here -f is --follow, as in docker logs; name the config file with --file.`,
 	}
 	// -f is --follow here, as in docker logs and tail -f; the config file
 	// takes the long --file, which this local flag keeps working (it hides
-	// the global -f shorthand).
-	cmd.Flags().StringVar(&g.configFile, "file", "", "config file (default: $BERTH_CONFIG, else ./berth.yaml)")
+	// the global -f shorthand). Main turns a -f before the command's name
+	// into --file (hoistFile).
+	cmd.Flags().StringVar(&g.configFile, "file", "", "config file (as the global -f)")
 	cmd.Flags().BoolVarP(&o.follow, "follow", "f", false, "keep printing new lines until the containers stop or Ctrl-C")
 	cmd.Flags().StringVar(&o.since, "since", "", "only lines since a time (RFC 3339 or a date) or a duration back (10m)")
 	cmd.Flags().IntVarP(&o.tail, "tail", "n", -1, "only the last N lines of each container (-1: all)")

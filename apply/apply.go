@@ -34,7 +34,7 @@ type Options struct {
 	// StopTimeout is how long a container gets to stop before it is killed,
 	// when its spec names no timeout; 10 seconds when zero.
 	StopTimeout time.Duration
-	// Probe checks health once; health.Probe when nil. Tests replace it for
+	// Probe checks health once; health.Prober(engine) when nil. Tests replace it for
 	// engines whose containers do not run.
 	Probe func(ctx context.Context, addr netip.Addr, h *desired.Health) error
 }
@@ -107,7 +107,7 @@ func Run(ctx context.Context, e runtime.Engine, p *plan.Plan, opts Options) (Res
 		opts.StopTimeout = 10 * time.Second
 	}
 	if opts.Probe == nil {
-		opts.Probe = health.Probe
+		opts.Probe = health.Prober(e)
 	}
 	r := &runner{e: e, opts: opts}
 

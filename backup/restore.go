@@ -265,7 +265,7 @@ func waitHealthy(ctx context.Context, eng Engine, c *desired.Container, timeout 
 			if c.Health == nil || !c.Address.IsValid() {
 				return nil
 			}
-			if err := health.Probe(ctx, c.Address, c.Health); err == nil {
+			if err := health.Prober(eng)(ctx, c.Address, c.Health); err == nil {
 				return nil
 			} else if ctx.Err() != nil {
 				return fmt.Errorf("the service did not become healthy on the restored data: %w", err)

@@ -27,8 +27,11 @@ type Config struct {
 	Project        string
 	Runtime        string
 	PublishAddress netip.Addr
-	Kits           []*Kit // sorted by name
-	Stacks         []*Stack
+	// VolumesPath holds the named volumes, one directory per project and
+	// volume: <VolumesPath>/<Project>/<name>.
+	VolumesPath string
+	Kits        []*Kit // sorted by name
+	Stacks      []*Stack
 	// Images holds the raw image recipes; the image package decodes them.
 	Images *yaml.Node
 }
@@ -57,12 +60,15 @@ type Service struct {
 	Catalog   *kits.Service // nil for a service of the user's
 	InFile    bool          // the service appears in the config file
 
-	Enable     bool
-	Image      string
-	Ports      []PortOpt // the main port first
-	IP         netip.Addr
-	Hostname   string
-	Env        map[string]string
+	Enable   bool
+	Image    string
+	Ports    []PortOpt // the main port first
+	IP       netip.Addr
+	Hostname string
+	Env      map[string]string
+	// EnvFiles are the envFile paths, resolved; their values are already
+	// merged into Env beneath the ones env sets.
+	EnvFiles   []string
 	Command    []string
 	Entrypoint []string
 	User       string
@@ -80,6 +86,8 @@ type Service struct {
 
 	// pos records where each option was set, for later checks.
 	pos map[string]Pos
+	// explicitEnv holds the keys env set, which envFile values never override.
+	explicitEnv map[string]bool
 }
 
 // PosOf returns where option (relative to the service, e.g. "port") was set.
@@ -109,11 +117,13 @@ type PathOpt struct {
 	GID    int
 }
 
-// Mount is a user bind mount.
+// Mount is a user bind mount. A named volume has Volume set and Source
+// resolved to its directory under the config's VolumesPath.
 type Mount struct {
 	Source   string
 	Target   string
 	ReadOnly bool
+	Volume   string
 }
 
 // GPU is a GPU request.
@@ -136,10 +146,16 @@ type Resources struct {
 	Pids        int64
 }
 
-// Health is a readiness check run from the host.
+// Health is a readiness check: http and tcp run from the host, exec runs
+// Command inside the container.
 type Health struct {
-	Kind        string // http | tcp
-	Path        string
+	Kind string // http | tcp | exec | none
+	Path string
+	// Command is the exec check's argv; Shell says it came from a string
+	// and runs as /bin/sh -c Command[0].
+	Command     []string
+	Shell       bool
+	Retries     int
 	Port        uint16
 	Interval    time.Duration
 	Timeout     time.Duration
@@ -363,6 +379,24 @@ func Load(opts LoadOptions) (*Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
+	// A .env file next to berth.yaml fills in variables the environment
+	// does not set, as Compose's does: the shell wins over the file.
+	dotenvFile := filepath.Join(filepath.Dir(file), DotEnvFile)
+	if dotenv, err := os.ReadFile(dotenvFile); err == nil {
+		vars, perr := ParseDotEnv(dotenvFile, dotenv)
+		if perr != nil {
+			return nil, perr
+		}
+		shell := getenv
+		getenv = func(k string) string {
+			if v := shell(k); v != "" {
+				return v
+			}
+			return vars[k]
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading %s: %w", dotenvFile, err)
+	}
 	project := ""
 	if abs, err := filepath.Abs(file); err == nil {
 		project = filepath.Base(filepath.Dir(abs))
@@ -370,10 +404,17 @@ func Load(opts LoadOptions) (*Config, error) {
 	return Parse(file, data, ParseOptions{Getenv: getenv, DefaultProject: project})
 }
 
+// DotEnvFile is the file next to berth.yaml whose KEY=VALUE lines fill in
+// ${VAR} interpolation for variables the environment does not set.
+const DotEnvFile = ".env"
+
 // ParseOptions tune Parse.
 type ParseOptions struct {
 	Getenv         func(string) string
 	DefaultProject string
+	// Dir is where relative envFile paths start; the config file's
+	// directory when empty.
+	Dir string
 }
 
 // Parse decodes and validates config data read from file (used in messages).
@@ -386,7 +427,11 @@ func Parse(file string, data []byte, opts ParseOptions) (*Config, error) {
 	if root == nil {
 		return nil, c.err()
 	}
-	d := &decoder{file: file, errs: c}
+	dir := opts.Dir
+	if dir == "" {
+		dir = filepath.Dir(file)
+	}
+	d := &decoder{file: file, dir: dir, errs: c}
 	cfg := d.config(root, opts.DefaultProject)
 	validate(cfg, c)
 	if err := c.err(); err != nil {

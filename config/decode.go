@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -20,6 +21,7 @@ import (
 // problem instead of stopping at the first.
 type decoder struct {
 	file string
+	dir  string // where relative envFile paths start
 	errs *errs
 }
 
@@ -43,7 +45,7 @@ func pairs(n *yaml.Node, f func(k, v *yaml.Node)) {
 }
 
 func (d *decoder) config(root *yaml.Node, defaultProject string) *Config {
-	cfg := &Config{File: d.file, Runtime: "auto", PublishAddress: netip.MustParseAddr("127.0.0.1")}
+	cfg := &Config{File: d.file, Runtime: "auto", PublishAddress: netip.MustParseAddr("127.0.0.1"), VolumesPath: DefaultVolumesPath}
 	cfg.Project = sanitizeProject(defaultProject)
 	kitNodes := map[string][2]*yaml.Node{}
 	var stacks *yaml.Node
@@ -63,6 +65,10 @@ func (d *decoder) config(root *yaml.Node, defaultProject string) *Config {
 		case "publishAddress":
 			if a, ok := d.ip(v, "publishAddress"); ok {
 				cfg.PublishAddress = a
+			}
+		case "volumesPath":
+			if p, ok := d.absPath(v, "volumesPath"); ok {
+				cfg.VolumesPath = p
 			}
 		case "stacks":
 			stacks = v
@@ -101,8 +107,27 @@ func (d *decoder) config(root *yaml.Node, defaultProject string) *Config {
 	if stacks != nil {
 		cfg.Stacks = d.stacks(stacks)
 	}
+	// Named volumes resolve once project and volumesPath are known,
+	// wherever in the file they were set.
+	for _, k := range cfg.Kits {
+		for _, s := range k.Services {
+			for i, m := range s.Mounts {
+				if m.Volume != "" {
+					s.Mounts[i].Source = path.Join(cfg.VolumesPath, cfg.Project, m.Volume)
+				}
+			}
+		}
+	}
 	return cfg
 }
+
+// DefaultVolumesPath is where named volumes live unless volumesPath says
+// otherwise.
+const DefaultVolumesPath = "/var/lib/berth/volumes"
+
+// VolumeRE is what a named volume's name looks like: it becomes a
+// directory name, so no slashes and no leading dot.
+var VolumeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // sanitizeProject turns a directory name into a valid project name.
 func sanitizeProject(s string) string {
@@ -359,7 +384,7 @@ func (d *decoder) serviceOptions(s *Service, v *yaml.Node, p string) {
 			known = append(known, pa.Option)
 		}
 	}
-	var healthNode *yaml.Node
+	var healthNode, envFileNode *yaml.Node
 	pairs(v, func(k, val *yaml.Node) {
 		op := p + "." + k.Value
 		s.pos[k.Value] = d.pos(val)
@@ -407,7 +432,13 @@ func (d *decoder) serviceOptions(s *Service, v *yaml.Node, p string) {
 		case "env":
 			for k2, v2 := range d.strMap(val, op) {
 				s.Env[k2] = v2
+				if s.explicitEnv == nil {
+					s.explicitEnv = map[string]bool{}
+				}
+				s.explicitEnv[k2] = true
 			}
+		case "envFile":
+			envFileNode = val
 		case "labels":
 			for k2, v2 := range d.strMap(val, op) {
 				if strings.HasPrefix(k2, "io.berth.") {
@@ -476,6 +507,56 @@ func (d *decoder) serviceOptions(s *Service, v *yaml.Node, p string) {
 	})
 	if healthNode != nil {
 		s.Health = d.health(s, healthNode, p+".health")
+	}
+	if envFileNode != nil {
+		d.envFiles(s, envFileNode, p+".envFile")
+	}
+}
+
+// envFiles reads each envFile and merges its values beneath the ones env
+// set. A relative path is opened beneath the config's directory and may
+// not leave it; an absolute path is taken as written.
+func (d *decoder) envFiles(s *Service, n *yaml.Node, p string) {
+	items := []*yaml.Node{n}
+	if n.Kind != yaml.ScalarNode {
+		items = d.list(n, p)
+	}
+	fromFiles := map[string]string{}
+	for i, item := range items {
+		ip := p
+		if n.Kind != yaml.ScalarNode {
+			ip = fmt.Sprintf("%s[%d]", p, i)
+		}
+		name, ok := d.str(item, ip)
+		if !ok {
+			continue
+		}
+		file, data, err := readBeneath(d.dir, name)
+		if err != nil {
+			d.fail(item, ip, "give a file of KEY=VALUE lines, relative to berth.yaml's directory or absolute", "reading env file: %v", err)
+			continue
+		}
+		s.EnvFiles = append(s.EnvFiles, file)
+		vars, err := ParseDotEnv(file, data)
+		if err != nil {
+			var es Errors
+			if errors.As(err, &es) {
+				for _, e := range es {
+					d.errs.add(e.Pos, ip, e.Hint, "%s", e.Msg)
+				}
+				continue
+			}
+			d.fail(item, ip, "", "%v", err)
+			continue
+		}
+		for k, v := range vars {
+			fromFiles[k] = v
+		}
+	}
+	for k, v := range fromFiles {
+		if _, set := s.explicitEnv[k]; !set {
+			s.Env[k] = v
+		}
 	}
 }
 
@@ -707,17 +788,22 @@ func (d *decoder) mounts(n *yaml.Node, p string) []Mount {
 				continue
 			}
 			m = Mount{Source: parts[0], Target: parts[1], ReadOnly: len(parts) == 3 && parts[2] == "ro"}
+			if !strings.HasPrefix(m.Source, "/") {
+				m.Volume, m.Source = m.Source, ""
+			}
 		case yaml.MappingNode:
 			pairs(item, func(k, v *yaml.Node) {
 				switch k.Value {
 				case "source":
 					m.Source, _ = d.str(v, ip+".source")
+				case "volume":
+					m.Volume, _ = d.str(v, ip+".volume")
 				case "target":
 					m.Target, _ = d.str(v, ip+".target")
 				case "readOnly":
 					m.ReadOnly, _ = d.bool(v, ip+".readOnly")
 				default:
-					d.unknown(k, ip, []string{"source", "target", "readOnly"})
+					d.unknown(k, ip, []string{"source", "volume", "target", "readOnly"})
 				}
 			})
 		default:
@@ -725,8 +811,17 @@ func (d *decoder) mounts(n *yaml.Node, p string) []Mount {
 			continue
 		}
 		bad := false
-		if !path.IsAbs(m.Source) {
-			d.fail(item, ip, "write an absolute host path, e.g. /srv/data", "mount source %q is not absolute", m.Source)
+		switch {
+		case m.Volume != "" && m.Source != "":
+			d.fail(item, ip, "a mount is either a host path (source) or a named volume (volume)", "mount has both source and volume")
+			bad = true
+		case m.Volume != "":
+			if !VolumeRE.MatchString(m.Volume) {
+				d.fail(item, ip, "name a volume with letters, digits, '_', '.' and '-', or write an absolute host path", "invalid volume name %q", m.Volume)
+				bad = true
+			}
+		case !path.IsAbs(m.Source):
+			d.fail(item, ip, "write an absolute host path, e.g. /srv/data, or a volume name", "mount source %q is not absolute", m.Source)
 			bad = true
 		}
 		if !path.IsAbs(m.Target) {
@@ -734,7 +829,10 @@ func (d *decoder) mounts(n *yaml.Node, p string) []Mount {
 			bad = true
 		}
 		if !bad {
-			m.Source, m.Target = path.Clean(m.Source), path.Clean(m.Target)
+			if m.Volume == "" {
+				m.Source = path.Clean(m.Source)
+			}
+			m.Target = path.Clean(m.Target)
 			out = append(out, m)
 		}
 	}
@@ -875,10 +973,11 @@ func (d *decoder) health(s *Service, n *yaml.Node, p string) *Health {
 		return &Health{Kind: "none"}
 	}
 	if n.Kind != yaml.MappingNode {
-		d.fail(n, p, "health: {http: /health} or health: {tcp: true}", "expected a mapping, got %s", kindName(n))
+		d.fail(n, p, "health: {http: /health}, health: {tcp: true} or health: {exec: [CMD, ARG]}", "expected a mapping, got %s", kindName(n))
 		return nil
 	}
-	h := &Health{Interval: 2 * time.Second, Timeout: 2 * time.Second}
+	h := &Health{Interval: 2 * time.Second, Timeout: 2 * time.Second, Retries: 3}
+	hostSide, hasExec := false, false
 	pairs(n, func(k, v *yaml.Node) {
 		op := p + "." + k.Value
 		switch k.Value {
@@ -888,10 +987,30 @@ func (d *decoder) health(s *Service, n *yaml.Node, p string) *Health {
 					d.fail(v, op, "write a path such as /health", "HTTP health path %q must start with /", str)
 				}
 				h.Kind, h.Path = "http", str
+				hostSide = true
 			}
 		case "tcp":
 			if b, ok := d.bool(v, op); ok && b {
 				h.Kind = "tcp"
+				hostSide = true
+			}
+		case "exec":
+			if v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
+				h.Command, h.Shell = []string{v.Value}, true
+			} else {
+				h.Command = d.command(v, op)
+			}
+			if len(h.Command) == 0 || h.Command[0] == "" {
+				d.fail(v, op, "write a command such as [pg_isready, -q] or a shell line", "empty exec health command")
+			}
+			h.Kind = "exec"
+			hasExec = true
+		case "retries":
+			if i, ok := d.int(v, op); ok {
+				if i < 1 {
+					d.fail(v, op, "write 1 or more", "invalid retries %d", i)
+				}
+				h.Retries = int(i)
 			}
 		case "port":
 			h.Port, _ = d.port(v, op)
@@ -902,11 +1021,15 @@ func (d *decoder) health(s *Service, n *yaml.Node, p string) *Health {
 		case "startPeriod":
 			h.StartPeriod, _ = d.duration(v, op)
 		default:
-			d.unknown(k, p, []string{"http", "tcp", "port", "interval", "timeout", "startPeriod"})
+			d.unknown(k, p, []string{"http", "tcp", "exec", "port", "interval", "timeout", "startPeriod", "retries"})
 		}
 	})
 	if h.Kind == "" {
-		d.fail(n, p, "add http: /path or tcp: true", "health check needs http or tcp")
+		d.fail(n, p, "add http: /path, tcp: true or exec: [CMD, ARG]", "health check needs http, tcp or exec")
+		return nil
+	}
+	if hostSide && hasExec {
+		d.fail(n, p, "keep either exec or http/tcp", "health check has both exec and a host-side kind")
 		return nil
 	}
 	return h

@@ -22,7 +22,7 @@ type Option struct {
 }
 
 // Reserved top-level keys; every other top-level key is a kit.
-var reservedKeys = []string{"project", "runtime", "stacks", "images", "publishAddress"}
+var reservedKeys = []string{"project", "runtime", "stacks", "images", "publishAddress", "volumesPath"}
 
 var globalOptions = []Option{
 	{Path: "project", Type: "name", Description: "owner label on every object berth creates; default: the config directory's name", Example: "kernelcore"},
@@ -30,6 +30,8 @@ var globalOptions = []Option{
 		Description: "container engine: auto prefers Docker, then Podman", Example: "docker"},
 	{Path: "publishAddress", Type: "ip", Default: "127.0.0.1",
 		Description: "host address that published ports bind to when a publish entry names none", Example: "127.0.0.1"},
+	{Path: "volumesPath", Type: "path", Default: DefaultVolumesPath,
+		Description: "where named volumes live: <volumesPath>/<project>/<name>; kept on down, removed only by 'berth volume rm NAME'", Example: "/srv/berth-volumes"},
 	{Path: "stacks.<name>", Type: "list", Description: "a named selection of services (kit/service), used as a TARGET", Example: "[ml/ollama, dev/chat-ui]"},
 	{Path: "images.<name>", Type: "recipe", Description: "an image recipe built by 'berth image build' (see docs/images.md)", Example: "{suite: bookworm, packages: [redis-server]}"},
 }
@@ -48,12 +50,13 @@ var serviceOptions = []Option{
 	{Path: "ports", Type: "list", Description: "more ports the service listens on", Example: "[9090]"},
 	{Path: "ip", Type: "ip", Description: "fixed address on the kit network; default: the catalog slot, else the first free address", Example: "192.168.220.20"},
 	{Path: "hostname", Type: "string", Description: "hostname inside the container; default: the service name", Example: "cache"},
-	{Path: "env", Type: "map", Description: "environment variables", Example: "{LOG_LEVEL: debug}"},
+	{Path: "env", Type: "map", Description: "environment variables; they override envFile and the catalog's", Example: "{LOG_LEVEL: debug}"},
+	{Path: "envFile", Type: "list", Description: "files of KEY=VALUE lines (as Compose's env_file) read at load time, relative to berth.yaml's directory; later files override earlier ones, env overrides them all", Example: "[secrets/app.env]"},
 	{Path: "command", Type: "command", Description: "command (arguments to the entrypoint), a list or a string split on spaces", Example: "[redis-server, --save, '']"},
 	{Path: "entrypoint", Type: "command", Description: "entrypoint override, a list or a string split on spaces", Example: "[/bin/sh, -c]"},
 	{Path: "user", Type: "string", Description: "user[:group] the service runs as", Example: "1000:1000"},
 	{Path: "workdir", Type: "path", Description: "working directory in the container", Example: "/work"},
-	{Path: "mounts", Type: "mounts", Description: "host directories to bind mount, HOST:CONTAINER[:ro]; created when missing, never deleted", Example: "[/srv/cache:/data]"},
+	{Path: "mounts", Type: "mounts", Description: "host directories to bind mount, HOST:CONTAINER[:ro], or named volumes, NAME:CONTAINER[:ro] (a directory under volumesPath); created when missing, never deleted by down", Example: "[/srv/cache:/data, models:/models]"},
 	{Path: "gpu", Type: "gpu", Description: "GPUs: all, a count, a list of UUIDs or PCI addresses, or {devices, vendor, capabilities, mode, optional}", Example: "all"},
 	{Path: "resources.memory", Type: "size", Description: "memory limit", Example: "8g"},
 	{Path: "resources.cpus", Type: "number", Description: "CPU limit in cores", Example: "2.5"},
@@ -61,6 +64,8 @@ var serviceOptions = []Option{
 	{Path: "resources.pids", Type: "int", Description: "process count limit", Example: "4096"},
 	{Path: "health.http", Type: "string", Description: "readiness: HTTP path that answers 2xx/3xx when the service is ready", Example: "/health"},
 	{Path: "health.tcp", Type: "bool", Description: "readiness: the port accepts TCP connections", Example: "true"},
+	{Path: "health.exec", Type: "command", Description: "readiness: a command run inside the container that exits 0 when ready; a list runs as is, a string runs with /bin/sh -c (Compose's CMD and CMD-SHELL)", Example: "[pg_isready, -U, postgres]"},
+	{Path: "health.retries", Type: "int", Default: "3", Description: "failures in a row before the engine's own check (exec checks only) marks the container unhealthy", Example: "5"},
 	{Path: "health.port", Type: "port", Description: "port the readiness check probes; default: the main port", Example: "8080"},
 	{Path: "health.interval", Type: "duration", Default: "2s", Description: "time between readiness probes", Example: "5s"},
 	{Path: "health.timeout", Type: "duration", Default: "2s", Description: "time one probe may take", Example: "3s"},

@@ -156,10 +156,11 @@ func optSchema(o Option) map[string]any {
 	case "mounts":
 		s["type"] = "array"
 		s["items"] = map[string]any{"anyOf": []any{
-			map[string]any{"type": "string", "pattern": "^/[^:]*:/[^:]*(:(ro|rw))?$"},
+			map[string]any{"type": "string", "pattern": "^(/[^:]*|[A-Za-z0-9][A-Za-z0-9_.-]*):/[^:]*(:(ro|rw))?$"},
 			map[string]any{"type": "object", "properties": map[string]any{
-				"source": map[string]any{"type": "string"}, "target": map[string]any{"type": "string"}, "readOnly": map[string]any{"type": "boolean"},
-			}, "required": []string{"source", "target"}},
+				"source": map[string]any{"type": "string"}, "volume": map[string]any{"type": "string"},
+				"target": map[string]any{"type": "string"}, "readOnly": map[string]any{"type": "boolean"},
+			}, "required": []string{"target"}},
 		}}
 	case "gpu":
 		s["anyOf"] = []any{

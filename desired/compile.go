@@ -214,6 +214,12 @@ func compileService(cfg *config.Config, s *config.Service, addrs map[*config.Ser
 	}
 	for i, m := range s.Mounts {
 		spec.Mounts = append(spec.Mounts, runtime.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		if m.Volume != "" {
+			// A named volume's directory exists even when mounted read-only:
+			// berth owns it, so it is created like a data path.
+			c.DataPaths = append(c.DataPaths, DataPath{Option: fmt.Sprintf("%s.mounts[%d]", s.Path(), i), Host: m.Source, Target: m.Target, UID: -1, GID: -1, Mode: 0o755})
+			continue
+		}
 		if !m.ReadOnly {
 			c.DataPaths = append(c.DataPaths, DataPath{Option: fmt.Sprintf("%s.mounts[%d]", s.Path(), i), Host: m.Source, Target: m.Target, UID: -1, GID: -1, Mode: 0o755})
 		}
@@ -241,6 +247,19 @@ func compileService(cfg *config.Config, s *config.Service, addrs map[*config.Ser
 	}
 
 	c.Health = health(s)
+	if c.Health != nil && c.Health.Kind == "exec" {
+		c.Health.Container = s.Container
+		// The engine runs the same check where it has health checks of its
+		// own (Docker, Podman), so that docker ps and Compose-style tools
+		// see it; berth's wait and status run it through exec on every
+		// engine.
+		test := append([]string{"CMD"}, c.Health.Command...)
+		if s.Health.Shell {
+			test = []string{"CMD-SHELL", s.Health.Command[0]}
+		}
+		spec.Healthcheck = &runtime.Healthcheck{Test: test, Interval: c.Health.Interval, Timeout: c.Health.Timeout,
+			StartPeriod: c.Health.StartPeriod, Retries: c.Health.Retries}
+	}
 	for _, d := range s.DependsOn {
 		t := cfg.Service(d.Kit, d.Service)
 		c.DependsOn = append(c.DependsOn, Dependency{Name: t.Container, Condition: Condition(d.Condition)})
@@ -260,6 +279,13 @@ func health(s *config.Service) *Health {
 		}
 		h := &Health{Kind: s.Health.Kind, Path: s.Health.Path, Port: s.Health.Port,
 			Interval: s.Health.Interval, Timeout: s.Health.Timeout, StartPeriod: s.Health.StartPeriod}
+		if h.Kind == "exec" {
+			h.Command, h.Retries = s.Health.Command, s.Health.Retries
+			if s.Health.Shell {
+				h.Command = []string{"/bin/sh", "-c", s.Health.Command[0]}
+			}
+			return h
+		}
 		if h.Port == 0 && len(s.Ports) > 0 {
 			h.Port = s.Ports[0].Port
 		}

@@ -50,12 +50,18 @@ type DataPath struct {
 	Mode   uint32
 }
 
-// Health is a readiness check berth runs from the host against the
-// container's private address, so images need no curl inside.
+// Health is a readiness check berth runs: http and tcp from the host
+// against the container's private address, so images need no curl inside;
+// exec runs Command inside the container through the engine.
 type Health struct {
-	Kind        string // http or tcp
-	Port        uint16
-	Path        string // http only
+	Kind string // http, tcp, postgres or exec
+	Port uint16
+	Path string // http only
+	// Container and Command are the exec check's container name and argv
+	// (a shell line is already wrapped in /bin/sh -c).
+	Container   string
+	Command     []string
+	Retries     int
 	Interval    time.Duration
 	Timeout     time.Duration
 	StartPeriod time.Duration // failures inside it read as "starting"

@@ -80,6 +80,9 @@ func (c *Container) details() []string {
 	if g := c.GPU; g != nil {
 		out = append(out, "gpu "+g.String())
 	}
+	if h := c.Health; h != nil && h.Kind == "exec" {
+		out = append(out, "health exec "+strings.Join(h.Command, " "))
+	}
 	if len(c.DependsOn) > 0 {
 		var deps []string
 		for _, d := range c.DependsOn {

@@ -22,7 +22,8 @@ const DefaultTimeout = 2 * time.Second
 const DefaultInterval = 500 * time.Millisecond
 
 // Probe checks h once against addr: an HTTP GET that answers 2xx or 3xx,
-// a TCP connect, or a PostgreSQL startup handshake.
+// a TCP connect, or a PostgreSQL startup handshake. An exec check needs
+// an engine: use Prober; Probe returns ErrNeedsEngine for one.
 func Probe(ctx context.Context, addr netip.Addr, h *desired.Health) error {
 	if h == nil {
 		return nil
@@ -44,6 +45,8 @@ func Probe(ctx context.Context, addr netip.Addr, h *desired.Health) error {
 		return c.Close()
 	case "postgres":
 		return probePostgres(ctx, hostPort)
+	case "exec":
+		return fmt.Errorf("probing %s: %w", h.Container, ErrNeedsEngine)
 	case "http", "":
 		path := h.Path
 		if path == "" {

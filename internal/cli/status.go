@@ -191,7 +191,7 @@ func collectStatus(ctx context.Context, e runtime.Engine, st *desired.State, tar
 				addr, h, started := dc.Address, dc.Health, oc.StartedAt
 				engineHealth := oc.Health
 				probes = append(probes, func() {
-					s, detail := probeHealth(ctx, addr, h, started, engineHealth)
+					s, detail := probeHealth(ctx, health.Prober(e), addr, h, started, engineHealth)
 					mu.Lock()
 					rows[idx].Health, rows[idx].Detail = s, detail
 					mu.Unlock()
@@ -252,7 +252,7 @@ func fillObserved(r *containerStatus, oc runtime.Container) {
 // probeHealth runs berth's own check once. A failure inside the check's
 // start period reads as "starting": a model that is still loading is not
 // unhealthy.
-func probeHealth(ctx context.Context, addr netip.Addr, h *desired.Health, started time.Time, engineHealth string) (string, string) {
+func probeHealth(ctx context.Context, probe func(context.Context, netip.Addr, *desired.Health) error, addr netip.Addr, h *desired.Health, started time.Time, engineHealth string) (string, string) {
 	if h == nil {
 		if engineHealth != "" {
 			return engineHealth, ""
@@ -263,7 +263,7 @@ func probeHealth(ctx context.Context, addr netip.Addr, h *desired.Health, starte
 	if hc.Timeout <= 0 || hc.Timeout > time.Second {
 		hc.Timeout = time.Second
 	}
-	err := health.Probe(ctx, addr, &hc)
+	err := probe(ctx, addr, &hc)
 	if err == nil {
 		return "healthy", ""
 	}

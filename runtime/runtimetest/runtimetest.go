@@ -24,6 +24,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/health"
 	"github.com/voidnxlabs/berth/internal/fixture"
 	"github.com/voidnxlabs/berth/runtime"
 )
@@ -55,6 +57,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) runtime.Engine, opts Options
 	t.Run("ExitCode", s.exitCode)
 	t.Run("Exec", s.exec)
 	t.Run("ExecTTY", s.execTTY)
+	t.Run("ExecHealth", s.execHealth)
 	t.Run("Logs", s.logs)
 	t.Run("Resources", s.resources)
 	t.Run("LoadImage", s.loadImage)
@@ -485,6 +488,31 @@ func (s *suite) exec(t *testing.T) {
 	}
 	if _, err := ev.e.Exec(ctx, ev.prefix+"-missing", runtime.ExecOptions{Cmd: []string{"true"}}); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("exec in a missing container: err = %v, want ErrNotFound", err)
+	}
+}
+
+// execHealth runs berth's exec readiness check (health.Prober) against
+// the engine: healthy when the command exits 0 inside the container, an
+// error naming the exit code and output otherwise, and a clear error when
+// the container is not running.
+func (s *suite) execHealth(t *testing.T) {
+	ev := s.env(t)
+	spec := ev.spec("hx", "", netip.Addr{})
+	spec.Mounts = []runtime.Mount{{Source: t.TempDir(), Target: "/data"}}
+	id := ev.create(spec)
+	probe := health.Prober(ev.e)
+	h := &desired.Health{Kind: "exec", Container: spec.Name, Command: []string{fixture.Binary, "-stat", "/data"}, Timeout: 5 * time.Second}
+	if err := probe(t.Context(), netip.Addr{}, h); err == nil {
+		t.Errorf("exec check of a created, not started container passed")
+	}
+	ev.start(id)
+	if err := probe(t.Context(), netip.Addr{}, h); err != nil {
+		t.Errorf("exec check of /data: %v, want healthy", err)
+	}
+	bad := *h
+	bad.Command = []string{fixture.Binary, "-stat", "/missing"}
+	if err := probe(t.Context(), netip.Addr{}, &bad); err == nil || !strings.Contains(err.Error(), "exited 1") {
+		t.Errorf("exec check of a missing path: err = %v, want exited 1", err)
 	}
 }
 

@@ -8,9 +8,8 @@
 #   bench/engine.sh -also-parallel 8,16     # berth's library up at other parallelisms too
 #   bench/engine.sh -berth=                 # leave the berth binary out
 #
-# It builds what it needs: Docker Compose v2.40.3 from its Go module in a
-# throwaway module (about 5 minutes cold, then cached under
-# ~/.cache/berth/bench), the berth binary (its up is measured when it has
+# It builds what it needs: Docker Compose v2.40.3 (scripts/compose-peer.sh:
+# about 5 minutes cold, then cached under ~/.cache/berth/bench), the berth binary (its up is measured when it has
 # one), and the bench tool in bench/engine, a separate module so that
 # compose never becomes a dependency of berth. Needs a running Docker
 # engine; uses only 10.219.0.0/16 and removes everything it makes.
@@ -18,24 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
-compose_version=v2.40.3
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/berth/bench"
-compose="$cache/docker-compose-$compose_version"
-if ! [ -x "$compose" ]; then
-	echo "bench: building docker compose $compose_version (once; about 5 minutes)" >&2
-	src="$cache/compose-$compose_version-src"
-	mkdir -p "$src"
-	(
-		cd "$src"
-		[ -f go.mod ] || go mod init berthbench/compose >/dev/null 2>&1
-		# go install …@version refuses compose's exclude directives; a module
-		# that requires it builds it.
-		go get "github.com/docker/compose/v2/cmd@$compose_version" >/dev/null 2>&1
-		go build -trimpath -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$compose_version" \
-			-o "$compose.tmp" github.com/docker/compose/v2/cmd
-	)
-	mv "$compose.tmp" "$compose"
-fi
+compose=$(scripts/compose-peer.sh)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

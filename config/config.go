@@ -27,6 +27,12 @@ type Config struct {
 	Project        string
 	Runtime        string
 	PublishAddress netip.Addr
+	// PublishAddressPos is where publishAddress was set; zero for the
+	// default.
+	PublishAddressPos Pos
+	// PublishExposed acknowledges that ports published on an address
+	// other than loopback are reachable from other machines.
+	PublishExposed bool
 	// VolumesPath holds the named volumes, one directory per project and
 	// volume: <VolumesPath>/<Project>/<name>.
 	VolumesPath string
@@ -80,9 +86,12 @@ type Service struct {
 	Health     *Health
 	DependsOn  []Dep
 	Publish    []Publish
-	Restart    string
-	Connect    []string
-	Labels     map[string]string
+	// PublishExposed acknowledges, for this service, publishing on an
+	// address other than loopback.
+	PublishExposed bool
+	Restart        string
+	Connect        []string
+	Labels         map[string]string
 
 	// pos records where each option was set, for later checks.
 	pos map[string]Pos

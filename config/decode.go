@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/voidnxlabs/berth/kits"
@@ -32,10 +33,54 @@ func (d *decoder) fail(n *yaml.Node, path, hint, format string, args ...any) {
 }
 
 // nameRE is what kit, service and stack names look like: they become parts
-// of container names, DNS names and shell function names.
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$`)
+// of container names, DNS names and shell function names. Their length is
+// bounded by maxNameLen.
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$`)
 
-const nameHint = "use lowercase letters, digits and '-', starting with a letter"
+const nameHint = "use lowercase letters, digits and '-', starting with a letter, at most 63 characters"
+
+// maxNameLen is the longest DNS label, hostname (sethostname allows 64
+// bytes with the NUL) and container name berth gives out: container names
+// are also DNS names on the kit network.
+const maxNameLen = 63
+
+var (
+	hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
+	envKeyRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+	userRE     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$`)
+)
+
+// mountSeparators split the SOURCE:TARGET:OPTIONS strings engines and unit
+// files use for bind mounts.
+const mountSeparators = ":,"
+
+// reservedNets are IPv4 networks a kit network must never overlap: the
+// host's loopback (route_localnet tricks reach it), multicast and the
+// reserved class E, link-local (cloud metadata at 169.254.169.254) and
+// "this network".
+var reservedNets = []struct {
+	net  netip.Prefix
+	what string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), "\"this network\", reserved"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local, where cloud metadata services answer"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
+}
+
+// checkImageRef validates an image reference with the grammar Docker and
+// Podman use (github.com/distribution/reference), so that nothing but a
+// reference reaches an engine or a unit file's Image= line.
+func checkImageRef(s string) error {
+	if s == "" {
+		return fmt.Errorf("empty")
+	}
+	if _, err := reference.ParseNormalizedNamed(s); err != nil {
+		return err
+	}
+	return nil
+}
 
 // pairs iterates over a mapping node's key/value pairs.
 func pairs(n *yaml.Node, f func(k, v *yaml.Node)) {
@@ -65,6 +110,11 @@ func (d *decoder) config(root *yaml.Node, defaultProject string) *Config {
 		case "publishAddress":
 			if a, ok := d.ip(v, "publishAddress"); ok {
 				cfg.PublishAddress = a
+				cfg.PublishAddressPos = d.pos(v)
+			}
+		case "publishExposed":
+			if b, ok := d.bool(v, "publishExposed"); ok {
+				cfg.PublishExposed = b
 			}
 		case "volumesPath":
 			if p, ok := d.absPath(v, "volumesPath"); ok {
@@ -357,7 +407,7 @@ func (d *decoder) service(kit *Kit, kn, v *yaml.Node) {
 	default:
 		d.serviceOptions(s, v, p)
 	}
-	if s.Catalog == nil && s.Image == "" && s.Enable {
+	if _, set := s.pos["image"]; s.Catalog == nil && s.Image == "" && s.Enable && !set {
 		d.fail(kn, p+".image", "services of your own need an image, e.g. image: docker.io/library/redis:7", "service %q has no image", name)
 	}
 }
@@ -395,8 +445,8 @@ func (d *decoder) serviceOptions(s *Service, v *yaml.Node, p string) {
 			}
 		case "image":
 			if str, ok := d.str(val, op); ok {
-				if str == "" || strings.ContainsAny(str, " \t") {
-					d.fail(val, op, "an image reference looks like registry/name:tag", "invalid image reference %q", str)
+				if err := checkImageRef(str); err != nil {
+					d.fail(val, op, "an image reference looks like registry.example.com/name:tag, name:tag or name@sha256:<digest>, in lowercase", "invalid image reference %q: %v", str, err)
 				}
 				s.Image = str
 			}
@@ -427,10 +477,17 @@ func (d *decoder) serviceOptions(s *Service, v *yaml.Node, p string) {
 			}
 		case "hostname":
 			if str, ok := d.str(val, op); ok {
+				if !hostnameRE.MatchString(str) || len(str) > maxNameLen {
+					d.fail(val, op, fmt.Sprintf("a hostname is letters, digits, '-' and '.', at most %d characters", maxNameLen), "invalid hostname %q", str)
+				}
 				s.Hostname = str
 			}
 		case "env":
 			for k2, v2 := range d.strMap(val, op) {
+				if !envKeyRE.MatchString(k2) {
+					d.fail(val, op, "variable names are letters, digits, '_', '.' and '-', starting with a letter or '_'", "invalid variable name %q", k2)
+					continue
+				}
 				s.Env[k2] = v2
 				if s.explicitEnv == nil {
 					s.explicitEnv = map[string]bool{}
@@ -453,6 +510,9 @@ func (d *decoder) serviceOptions(s *Service, v *yaml.Node, p string) {
 			s.Entrypoint = d.command(val, op)
 		case "user":
 			if str, ok := d.str(val, op); ok {
+				if !userRE.MatchString(str) {
+					d.fail(val, op, "write user, uid, user:group or uid:gid", "invalid user %q", str)
+				}
 				s.User = str
 			}
 		case "workdir":
@@ -471,6 +531,8 @@ func (d *decoder) serviceOptions(s *Service, v *yaml.Node, p string) {
 			s.DependsOn = d.deps(s, val, op)
 		case "publish":
 			s.Publish = d.publish(val, op)
+		case "publishExposed":
+			s.PublishExposed, _ = d.bool(val, op)
 		case "restart":
 			if str, ok := d.enum(val, op, []string{"no", "always", "unless-stopped", "on-failure"}); ok {
 				s.Restart = str
@@ -563,6 +625,9 @@ func (d *decoder) envFiles(s *Service, n *yaml.Node, p string) {
 // --- scalar decoders: each reports its own problem and returns ok=false.
 
 func (d *decoder) scalar(n *yaml.Node, p, want, hint string) bool {
+	if d.errs.isBad(n) {
+		return false // reported while parsing
+	}
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		d.fail(n, p, hint, "expected %s, got %s", want, kindName(n))
 		return false
@@ -661,6 +726,12 @@ func (d *decoder) cidr(n *yaml.Node, p string) (netip.Prefix, bool) {
 		d.fail(n, p, "use a prefix length between /8 and /28 (the seed uses /24)", "subnet %s is too %s", s, map[bool]string{true: "small", false: "large"}[pr.Bits() > 28])
 		return netip.Prefix{}, false
 	}
+	for _, r := range reservedNets {
+		if r.net.Overlaps(pr) {
+			d.fail(n, p, "use a private network such as 192.168.220.0/24 or 10.220.0.0/24", "subnet %s overlaps %s (%s)", s, r.net, r.what)
+			return netip.Prefix{}, false
+		}
+	}
 	return pr, true
 }
 
@@ -671,6 +742,10 @@ func (d *decoder) absPath(n *yaml.Node, p string) (string, bool) {
 	}
 	if !path.IsAbs(s) {
 		d.fail(n, p, "write an absolute path, e.g. /var/lib/"+s, "path %q is not absolute", s)
+		return "", false
+	}
+	if strings.ContainsAny(s, mountSeparators) {
+		d.fail(n, p, "rename the directory, or pick one without ':' or ','", "path %q contains ':' or ','", s)
 		return "", false
 	}
 	return path.Clean(s), true
@@ -753,6 +828,9 @@ func (d *decoder) strMap(n *yaml.Node, p string) map[string]string {
 		return out
 	}
 	pairs(n, func(k, v *yaml.Node) {
+		if d.errs.isBad(v) {
+			return
+		}
 		if v.Kind != yaml.ScalarNode {
 			d.fail(v, p+"."+k.Value, "values are strings", "expected a string, got %s", kindName(v))
 			return
@@ -764,6 +842,9 @@ func (d *decoder) strMap(n *yaml.Node, p string) map[string]string {
 
 func (d *decoder) command(n *yaml.Node, p string) []string {
 	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		if d.errs.isBad(n) {
+			return nil
+		}
 		return strings.Fields(n.Value)
 	}
 	var out []string
@@ -780,6 +861,9 @@ func (d *decoder) mounts(n *yaml.Node, p string) []Mount {
 	for i, item := range d.list(n, p) {
 		ip := fmt.Sprintf("%s[%d]", p, i)
 		var m Mount
+		if d.errs.isBad(item) {
+			continue
+		}
 		switch item.Kind {
 		case yaml.ScalarNode:
 			parts := strings.Split(item.Value, ":")
@@ -828,6 +912,15 @@ func (d *decoder) mounts(n *yaml.Node, p string) []Mount {
 			d.fail(item, ip, "write an absolute container path, e.g. /data", "mount target %q is not absolute", m.Target)
 			bad = true
 		}
+		for _, x := range []string{m.Source, m.Target} {
+			if strings.ContainsAny(x, mountSeparators) {
+				// Engines and unit files join mounts as SOURCE:TARGET:OPTIONS
+				// (Volume=, --bind=, -v): a ':' or ',' would add a mount or
+				// an option nobody wrote.
+				d.fail(item, ip, "rename the directory, or mount a parent that has no ':' or ','", "mount path %q contains ':' or ','", x)
+				bad = true
+			}
+		}
 		if !bad {
 			if m.Volume == "" {
 				m.Source = path.Clean(m.Source)
@@ -839,16 +932,22 @@ func (d *decoder) mounts(n *yaml.Node, p string) []Mount {
 	return out
 }
 
-var pciRE = regexp.MustCompile(`^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$`)
+var (
+	pciRE = regexp.MustCompile(`^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$`)
+	// uuidRE is NVIDIA's GPU UUID (GPU-<uuid>), a MIG device's (MIG-<uuid>)
+	// and the older MIG form MIG-GPU-<uuid>/<gi>/<ci>.
+	uuidRE = regexp.MustCompile(`^(GPU|MIG)-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$|^MIG-GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/[0-9]{1,2}/[0-9]{1,2}$`)
+)
 
 // gpuID accepts a GPU UUID or PCI address, never an index: NVML's order is
-// not stable across reboots.
+// not stable across reboots. Anything else would reach the engine's device
+// request, CDI or the unit file as it is.
 func (d *decoder) gpuID(n *yaml.Node, p string) (string, bool) {
 	s, ok := d.str(n, p)
 	if !ok {
 		return "", false
 	}
-	if strings.HasPrefix(s, "GPU-") || strings.HasPrefix(s, "MIG-") || pciRE.MatchString(s) {
+	if uuidRE.MatchString(s) || pciRE.MatchString(s) {
 		return s, true
 	}
 	d.fail(n, p, "name GPUs by UUID (GPU-…, see 'berth gpu') or PCI address (0000:01:00.0); indexes change across reboots", "invalid GPU id %q", s)
@@ -856,6 +955,9 @@ func (d *decoder) gpuID(n *yaml.Node, p string) (string, bool) {
 }
 
 func (d *decoder) gpu(n *yaml.Node, p string) *GPU {
+	if d.errs.isBad(n) {
+		return nil
+	}
 	g := &GPU{Mode: "auto"}
 	switch n.Kind {
 	case yaml.ScalarNode:

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Pos is a position in a config file. The zero Pos means "not in the file"
@@ -13,6 +15,9 @@ type Pos struct {
 	Line   int
 	Column int
 }
+
+// IsValid says whether p points into a file.
+func (p Pos) IsValid() bool { return p.File != "" }
 
 func (p Pos) String() string {
 	switch {
@@ -85,7 +90,19 @@ func (es Errors) sorted() Errors {
 // errs collects problems during loading and validation.
 type errs struct {
 	list Errors
+	// refused holds nodes already reported while parsing (a control
+	// character): the decoder skips them instead of reporting them again.
+	refused map[*yaml.Node]bool
 }
+
+func (c *errs) bad(n *yaml.Node) {
+	if c.refused == nil {
+		c.refused = map[*yaml.Node]bool{}
+	}
+	c.refused[n] = true
+}
+
+func (c *errs) isBad(n *yaml.Node) bool { return c.refused[n] }
 
 func (c *errs) add(pos Pos, path, hint, format string, args ...any) {
 	c.list = append(c.list, &Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...), Hint: hint})

@@ -22,14 +22,16 @@ type Option struct {
 }
 
 // Reserved top-level keys; every other top-level key is a kit.
-var reservedKeys = []string{"project", "runtime", "stacks", "images", "publishAddress", "volumesPath"}
+var reservedKeys = []string{"project", "runtime", "stacks", "images", "publishAddress", "publishExposed", "volumesPath"}
 
 var globalOptions = []Option{
 	{Path: "project", Type: "name", Description: "owner label on every object berth creates; default: the config directory's name", Example: "kernelcore"},
 	{Path: "runtime", Type: "enum", Default: "auto", Enum: []string{"auto", "docker", "podman", "nspawn"},
 		Description: "container engine: auto prefers Docker, then Podman", Example: "docker"},
 	{Path: "publishAddress", Type: "ip", Default: "127.0.0.1",
-		Description: "host address that published ports bind to when a publish entry names none", Example: "127.0.0.1"},
+		Description: "host address that published ports bind to when a publish entry names none; an address other than loopback needs publishExposed: true", Example: "127.0.0.1"},
+	{Path: "publishExposed", Type: "bool", Default: "false",
+		Description: "acknowledge that ports published on an address other than loopback (publishAddress or a publish entry) are reachable from other machines", Example: "true"},
 	{Path: "volumesPath", Type: "path", Default: DefaultVolumesPath,
 		Description: "where named volumes live: <volumesPath>/<project>/<name>; kept on down, removed only by 'berth volume rm NAME'", Example: "/srv/berth-volumes"},
 	{Path: "stacks.<name>", Type: "list", Description: "a named selection of services (kit/service), used as a TARGET", Example: "[ml/ollama, dev/chat-ui]"},
@@ -72,6 +74,7 @@ var serviceOptions = []Option{
 	{Path: "health.startPeriod", Type: "duration", Description: "time a slow start reads as 'starting', not 'unhealthy'", Example: "2m"},
 	{Path: "dependsOn", Type: "deps", Description: "services started first: a list of [kit/]service, or a mapping to started|healthy", Example: "{ml/ollama: healthy}"},
 	{Path: "publish", Type: "publish", Description: "publish on the host: an address (all ports, same numbers) or a list of [ADDR:]HOSTPORT[:PORT]; default: none", Example: "[\"127.0.0.1:8080:80\"]"},
+	{Path: "publishExposed", Type: "bool", Default: "false", Description: "acknowledge that this service's ports published on an address other than loopback are reachable from other machines", Example: "true"},
 	{Path: "restart", Type: "enum", Default: "unless-stopped", Enum: []string{"no", "always", "unless-stopped", "on-failure"}, Description: "restart policy", Example: "always"},
 	{Path: "connect", Type: "list", Description: "other kits' networks this service may reach", Example: "[ml]"},
 	{Path: "labels", Type: "map", Description: "extra container labels (io.berth.* is reserved)", Example: "{team: ml}"},

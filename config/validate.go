@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+
+	"github.com/voidnxlabs/berth/hostnet"
 )
 
 // reservedNames cannot be kit, service or stack names: they would make a
@@ -17,7 +19,9 @@ func validate(cfg *Config, c *errs) {
 	checkNames(cfg, c)
 	checkSubnets(cfg, c)
 	checkAddresses(cfg, c)
+	checkCapacity(cfg, c)
 	checkPorts(cfg, c)
+	checkExposed(cfg, c)
 	checkRefs(cfg, c)
 	checkCycles(cfg, c)
 }
@@ -34,6 +38,10 @@ func checkNames(cfg *Config, c *errs) {
 			}
 			if reservedNames[s.Name] {
 				c.add(s.Pos, s.Path(), "pick another service name", "%q is a reserved name", s.Name)
+			}
+			if len(s.Container) > maxNameLen {
+				c.add(s.Pos, s.Path(), fmt.Sprintf("shorten the kit or service name: the container name %s-%s is also a hostname (at most %d characters)", k.Name, s.Name, maxNameLen),
+					"container name is %d characters long", len(s.Container))
 			}
 			if prev, ok := containers[s.Container]; ok {
 				c.add(s.Pos, s.Path(), "rename one of them", "container name %q is also the name of %s (%s)", s.Container, prev.Path(), prev.Pos)
@@ -343,4 +351,198 @@ func canonicalCycle(names []string) string {
 	sorted := append([]string(nil), names...)
 	sort.Strings(sorted)
 	return strings.Join(sorted, ",")
+}
+
+// checkCapacity refuses a kit whose subnet has fewer free addresses than
+// the services that need one: the host address, the catalog slots and
+// fixed addresses are taken first, then each enabled service without a
+// fixed address takes one, and so does each service of another kit that
+// connects to this one. The first service that does not fit is named.
+func checkCapacity(cfg *Config, c *errs) {
+	type need struct {
+		pos  Pos
+		path string
+		who  string
+	}
+	for _, k := range cfg.Kits {
+		if !k.Enable || !k.Subnet.IsValid() {
+			continue
+		}
+		// Network and broadcast addresses are never handed out.
+		size := (1 << (32 - k.Subnet.Bits())) - 2
+		taken := map[netip.Addr]bool{}
+		if k.Host.IsValid() {
+			taken[k.Host] = true
+		}
+		var needs []need
+		for _, s := range k.Services {
+			switch {
+			case s.IP.IsValid():
+				taken[s.IP] = true
+			case s.Catalog != nil:
+				taken[SlotAddr(k, s.Catalog.Slot)] = true
+			case s.Enable:
+				needs = append(needs, need{s.Pos, s.Path(), s.Container})
+			}
+		}
+		for _, o := range cfg.Enabled() {
+			if o.Kit == k.Name {
+				continue
+			}
+			for i, n := range o.Connect {
+				if n == k.Name && cfg.Kit(o.Kit) != nil && cfg.Kit(o.Kit).Enable {
+					needs = append(needs, need{o.PosOf(fmt.Sprintf("connect[%d]", i)), o.Path() + ".connect", o.Container})
+				}
+			}
+		}
+		free := size - len(taken)
+		if len(needs) <= free {
+			continue
+		}
+		sort.SliceStable(needs, func(i, j int) bool { return needs[i].who < needs[j].who })
+		first := needs[free]
+		c.add(first.pos, first.path, fmt.Sprintf("give kit %s a larger subnet (e.g. a /%d), or fewer services", k.Name, largerPrefix(k.Subnet.Bits(), len(taken)+len(needs))),
+			"kit %s's subnet %s has %d free addresses for %d services that need one; %s does not fit", k.Name, k.Subnet, max(free, 0), len(needs), first.who)
+	}
+}
+
+// largerPrefix is the longest prefix length that holds n addresses plus
+// the network and broadcast addresses.
+func largerPrefix(bits, n int) int {
+	for b := bits; b >= 8; b-- {
+		if (1<<(32-b))-2 >= n {
+			return b
+		}
+	}
+	return 8
+}
+
+// Exposure is one published port reachable from other machines.
+type Exposure struct {
+	Service *Service
+	Publish Publish
+}
+
+// Exposed returns the published ports of enabled services that bind an
+// address other than loopback, sorted by container and host port.
+func (cfg *Config) Exposed() []Exposure {
+	var out []Exposure
+	for _, s := range cfg.Enabled() {
+		for _, pb := range s.PublishedPorts(cfg.PublishAddress) {
+			if !pb.HostIP.IsLoopback() {
+				out = append(out, Exposure{Service: s, Publish: pb})
+			}
+		}
+	}
+	return out
+}
+
+// checkExposed refuses a publish beyond loopback unless publishExposed
+// acknowledges it: the seed reaches services at their private addresses,
+// and a port on 0.0.0.0 is open to the whole network, without a login for
+// most of the kits' services.
+func checkExposed(cfg *Config, c *errs) {
+	if cfg.PublishExposed {
+		return
+	}
+	var viaDefault []string
+	seen := map[string]bool{}
+	for _, e := range cfg.Exposed() {
+		s, pb := e.Service, e.Publish
+		if s.PublishExposed {
+			continue
+		}
+		hint := fmt.Sprintf("publish on 127.0.0.1, or acknowledge it with %s.publishExposed: true", s.Path())
+		if explicitAddr(s, pb.HostIP) {
+			c.add(pb.Pos, s.Path()+".publish", hint, "port %d on %s is reachable from other machines", pb.HostPort, pb.HostIP)
+			continue
+		}
+		if !seen[s.Path()] {
+			seen[s.Path()] = true
+			viaDefault = append(viaDefault, s.Path())
+		}
+	}
+	if len(viaDefault) > 0 {
+		c.add(cfg.PublishAddressPos, "publishAddress", "use 127.0.0.1, or acknowledge it with publishExposed: true",
+			"%s publishes %s on %s, reachable from other machines", strings.Join(viaDefault, ", "), plural(len(viaDefault), "its ports", "their ports"), cfg.PublishAddress)
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// explicitAddr says whether one of s's publish entries names a itself.
+func explicitAddr(s *Service, a netip.Addr) bool {
+	for _, pb := range s.Publish {
+		if pb.HostIP == a {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckHostNetworks reports kits whose subnet overlaps a network this host
+// already has (an interface such as docker0, or a route): traffic for
+// those addresses would go to the kit, or the kit's to them. A network
+// equal to the kit's subnet whose interface holds the kit's host address
+// is the kit's own bridge from an earlier apply.
+func CheckHostNetworks(cfg *Config, nets []hostnet.Network) Errors {
+	var c errs
+	for _, k := range cfg.Kits {
+		if !k.Enable || !k.Subnet.IsValid() || !k.hasEnabled() {
+			continue
+		}
+		for _, n := range nets {
+			if !n.Prefix.Overlaps(k.Subnet) {
+				continue
+			}
+			if n.Prefix == k.Subnet && n.Addr == k.Host {
+				continue
+			}
+			pos := k.SubnetPos
+			if !pos.IsValid() {
+				pos = k.Pos
+			}
+			if !pos.IsValid() {
+				pos = Pos{File: cfg.File}
+			}
+			c.add(pos, k.Name+".network.subnet", fmt.Sprintf("pick a subnet this host does not use (see 'ip route'), e.g. %s; --offline skips host checks", suggestFreeSubnet(cfg, nets)),
+				"subnet %s overlaps this host's network %s", k.Subnet, n)
+			break
+		}
+	}
+	return c.list.sorted()
+}
+
+func (k *Kit) hasEnabled() bool {
+	for _, s := range k.Services {
+		if s.Enable {
+			return true
+		}
+	}
+	return false
+}
+
+// suggestFreeSubnet proposes a /24 that neither a kit nor the host uses.
+func suggestFreeSubnet(cfg *Config, nets []hostnet.Network) string {
+	for _, base := range []string{"192.168.%d.0/24", "10.%d.0.0/24"} {
+		for i := 220; i < 256; i += 10 {
+			p := netip.MustParsePrefix(fmt.Sprintf(base, i))
+			free := true
+			for _, k := range cfg.Kits {
+				free = free && !(k.Subnet.IsValid() && k.Subnet.Overlaps(p))
+			}
+			for _, n := range nets {
+				free = free && !n.Prefix.Overlaps(p)
+			}
+			if free {
+				return p.String()
+			}
+		}
+	}
+	return "10.250.0.0/24"
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -49,6 +51,39 @@ type parser struct {
 	file    string
 	getenv  func(string) string
 	c       *errs
+}
+
+const controlHint = "control characters (newlines, tabs, escape sequences) are not allowed in values that reach an engine, a unit file, a shell or a terminal; remove it"
+
+// checkControl refuses a scalar holding a control character. Such values
+// end up in engine requests, systemd unit files, shell aliases and
+// terminal output, where a newline starts a new directive or command and
+// an escape sequence rewrites the screen. File contents of image recipes
+// are the one place that holds text of any kind.
+func (p *parser) checkControl(n *yaml.Node, path string) {
+	if strings.HasPrefix(path, "images.") && lastSegment(path) == "content" {
+		return
+	}
+	if r, ok := controlChar(n.Value); ok {
+		p.c.add(pos(p.file, n), path, controlHint, "value %q contains the control character %U", n.Value, r)
+		p.c.bad(n)
+	}
+}
+
+// controlChar returns the first control character of s: C0, DEL, C1 and
+// the Unicode bidirectional overrides that make a terminal show text in
+// another order than it runs.
+func controlChar(s string) (rune, bool) {
+	if !utf8.ValidString(s) {
+		// Only an interpolated variable can bring invalid UTF-8 in.
+		return utf8.RuneError, true
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 func pos(file string, n *yaml.Node) Pos {
@@ -121,6 +156,7 @@ func (p *parser) normalize(n *yaml.Node, path string) *yaml.Node {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		p.interpolate(n, path)
+		p.checkControl(n, path)
 		return n
 	case yaml.SequenceNode:
 		for i, ch := range n.Content {
@@ -138,6 +174,12 @@ func (p *parser) normalize(n *yaml.Node, path string) *yaml.Node {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
 			p.c.add(pos(p.file, k), path, "", "keys must be plain names")
+			continue
+		}
+		if r, ok := controlChar(k.Value); ok {
+			// The key itself is left out of the path: printing it would
+			// send the control character to the terminal.
+			p.c.add(pos(p.file, k), path, controlHint, "key %q contains the control character %U", k.Value, r)
 			continue
 		}
 		segs := []string{k.Value}
@@ -223,18 +265,21 @@ func (p *parser) interpolate(n *yaml.Node, path string) {
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
 			p.c.add(pos(p.file, n), path, "close it with '}', or write $$ for a literal $", "unterminated ${ in %q", s)
+			p.c.bad(n)
 			return
 		}
 		expr := s[i+2 : i+end]
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if !validEnvName(name) {
 			p.c.add(pos(p.file, n), path, "variable names are letters, digits and _, not starting with a digit", "bad variable name %q in ${%s}", name, expr)
+			p.c.bad(n)
 			return
 		}
 		val := p.getenv(name)
 		if val == "" {
 			if !hasDef {
 				p.c.add(pos(p.file, n), path, fmt.Sprintf("export %s, or give a default: ${%s:-value}", name, name), "environment variable %s is not set", name)
+				p.c.bad(n)
 				return
 			}
 			val = def

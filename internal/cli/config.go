@@ -14,6 +14,7 @@ import (
 	"github.com/voidnxlabs/berth/config"
 	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/gpu"
+	"github.com/voidnxlabs/berth/hostnet"
 	"github.com/voidnxlabs/berth/image"
 	"github.com/voidnxlabs/berth/kits"
 	"github.com/voidnxlabs/berth/runtime"
@@ -145,8 +146,9 @@ unknown options, wrong types, addresses, subnets, published ports,
 references and dependency cycles. Every problem is printed with its
 option path, file:line:col and a hint. It also checks what only this host
 can tell: a service that needs a GPU on a host without one is an error
-unless its request is optional; --offline leaves host checks out, to
-validate a file meant for another machine.
+unless its request is optional, and so is a kit subnet that overlaps a
+network this host already has (docker0, a route); --offline leaves host
+checks out, to validate a file meant for another machine.
 
 Exit codes: 0 valid, 2 invalid.`,
 		Example: `  berth validate
@@ -161,7 +163,13 @@ Exit codes: 0 valid, 2 invalid.`,
 				_, recipeErr = image.DecodeRecipes(cfg.Images)
 			}
 			if err == nil && !offline {
-				if probs := hostProblems(g, cfg); len(probs) > 0 {
+				probs := hostProblems(g, cfg)
+				nets, nerr := g.hostNetworks()
+				if nerr != nil {
+					return fmt.Errorf("listing this host's networks: %w (--offline skips host checks)", nerr)
+				}
+				probs = append(probs, config.CheckHostNetworks(cfg, nets)...)
+				if len(probs) > 0 {
 					err = probs
 				}
 			}
@@ -227,7 +235,7 @@ Exit codes: 0 valid, 2 invalid.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&offline, "offline", false, "check the file only, not this host (GPUs)")
+	cmd.Flags().BoolVar(&offline, "offline", false, "check the file only, not this host (GPUs, networks)")
 	addJSON(cmd, g)
 	return cmd
 }
@@ -278,6 +286,20 @@ func hostProblems(g *globals, cfg *config.Config) config.Errors {
 			Hint: fmt.Sprintf("set %s.%s.gpu.optional: true to run it without, disable it with %s.%s.enable: false, or use --offline for another host", c.Kit, c.Service, c.Kit, c.Service)})
 	}
 	return out
+}
+
+// hostNetworks lists this host's networks for validate's host checks.
+func (g *globals) hostNetworks() ([]hostnet.Network, error) { return hostnet.List() }
+
+// warnExposed says on stderr which of the selected services publish a
+// port beyond loopback; validation has made sure it was acknowledged.
+func (g *globals) warnExposed(cfg *config.Config, sel []*config.Service) {
+	in := containerNames(sel)
+	for _, e := range cfg.Exposed() {
+		if in[e.Service.Container] {
+			fmt.Fprintf(g.stderr, "berth: warning: %s publishes port %d on %s, reachable from other machines\n", e.Service.Container, e.Publish.HostPort, e.Publish.HostIP)
+		}
+	}
 }
 
 func countEnabledKits(cfg *config.Config) int {

@@ -119,6 +119,7 @@ unreachable.`,
 			if err != nil {
 				return targetError(err)
 			}
+			g.warnExposed(cfg, sel)
 			st, err := desired.Compile(cfg, desired.Options{Previous: g.previousAddresses(cfg)})
 			if err != nil {
 				return err

@@ -43,14 +43,14 @@ func TestDotEnvErrorsHaveLines(t *testing.T) {
 func TestEnvFile(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "a.env"), []byte("A=1\nB=from-a\nC='x # y'\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "b.env"), []byte("B=from-b # comment\nD=\"line\\nbreak\"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "b.env"), []byte("B=from-b # comment\nD=\"tab\\\\tkept\"\n"), 0o600)
 	src := "lab:\n  network: {subnet: 192.168.221.0/24}\n  app: {image: x, envFile: [a.env, b.env], env: {A: explicit}}\n"
 	cfg, err := config.Parse("berth.yaml", []byte(src), config.ParseOptions{DefaultProject: "p", Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := cfg.Service("lab", "app")
-	want := map[string]string{"A": "explicit", "B": "from-b", "C": "x # y", "D": "line\nbreak"}
+	want := map[string]string{"A": "explicit", "B": "from-b", "C": "x # y", "D": "tab\\tkept"}
 	if !reflect.DeepEqual(s.Env, want) {
 		t.Errorf("env = %q, want %q", s.Env, want)
 	}

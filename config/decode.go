@@ -611,7 +611,22 @@ func (d *decoder) envFiles(s *Service, n *yaml.Node, p string) {
 			d.fail(item, ip, "", "%v", err)
 			continue
 		}
-		for k, v := range vars {
+		keys := make([]string, 0, len(vars))
+		for k := range vars {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v := vars[k]
+			// An env file's values go where env's do: the same rules.
+			if !envKeyRE.MatchString(k) {
+				d.fail(item, ip, "variable names are letters, digits, '_', '.' and '-', starting with a letter or '_'", "%s: invalid variable name %q", file, k)
+				continue
+			}
+			if r, bad := controlChar(v); bad {
+				d.fail(item, ip, controlHint, "%s: %s contains the control character %U", file, k, r)
+				continue
+			}
 			fromFiles[k] = v
 		}
 	}

@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -165,5 +166,22 @@ func TestMountSeparators(t *testing.T) {
 		if _, err := parse(t, src, nil); err == nil {
 			t.Errorf("accepted:\n%s", src)
 		}
+	}
+}
+
+// TestEnvFileControlCharacters: values read from an envFile reach the
+// engine like env's, so they follow the same rules.
+func TestEnvFileControlCharacters(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/berth.yaml"
+	if err := os.WriteFile(dir+"/app.env", []byte("GOOD=1\nBAD=\"a\\nb\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte("ml:\n  ollama: { envFile: app.env }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(config.LoadOptions{File: file})
+	if err == nil || !strings.Contains(err.Error(), "BAD contains the control character U+000A") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -37,11 +37,16 @@ const defaultMaxLayers = 48
 // CLI turns events into a display.
 type Event struct {
 	Image   string
-	Stage   string // resolve, fetch, unpack, layer, go, done
+	Stage   string // resolve, download, fetch, unpack, layer, go, npm, substitute, done
 	Item    string // a package, a layer or a program
 	Done    int64  // items or bytes done
 	Total   int64  // items or bytes in all; 0 when unknown
 	Message string
+	// Elapsed is how long a running step (go, npm) has taken so far; it
+	// is set on the heartbeat events a long subprocess sends every 10 s.
+	Elapsed time.Duration
+	// Output is the last line the step's subprocess wrote, shortened.
+	Output string
 }
 
 // Options configure a Builder. The zero value works on a Debian machine:
@@ -202,6 +207,9 @@ func (b *Builder) Resolve(ctx context.Context, r Recipe) (*Lock, error) {
 		}
 	}
 	if err := resolveNpmBuild(u, r, lock); err != nil {
+		return nil, err
+	}
+	if err := b.resolveSubstitutes(u, r, lock); err != nil {
 		return nil, err
 	}
 	if err := WriteLock(LockPath(b.opts.LockDir, r.Name), lock); err != nil {

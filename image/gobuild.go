@@ -46,18 +46,21 @@ func (b *Builder) buildGo(ctx context.Context, r Recipe, lock *Lock, t time.Time
 }
 
 func (b *Builder) goBuild(ctx context.Context, r Recipe, g Go, lock *Lock) ([]byte, error) {
-	tmp, err := os.MkdirTemp("", "berth-go-")
+	// A private TMPDIR in the cache (the go command's work directories
+	// and cgo's compiler temporaries go there), never the machine's /tmp.
+	tmp, tmpdir, _, err := b.stepDirs("go")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "bin")
 	ldflags := append([]string{"-s", "-w", "-buildid="}, g.Ldflags...)
-	args := []string{"-trimpath", "-buildvcs=false", "-ldflags=" + strings.Join(ldflags, " ")}
+	// -v names each package as it is compiled: the heartbeat shows it.
+	args := []string{"-v", "-trimpath", "-buildvcs=false", "-ldflags=" + strings.Join(ldflags, " ")}
 	if len(g.Tags) > 0 {
 		args = append(args, "-tags="+strings.Join(g.Tags, ","))
 	}
-	env := append(os.Environ(), "GOOS=linux", "GOARCH="+b.arch, "GOFLAGS=")
+	env := append(os.Environ(), "GOOS=linux", "GOARCH="+b.arch, "GOFLAGS=", "TMPDIR="+tmpdir)
 	if g.CGO {
 		env = append(env, "CGO_ENABLED=1")
 		root, inc, err := b.cgoIncludes(ctx, g, lock)
@@ -98,14 +101,12 @@ func (b *Builder) goBuild(ctx context.Context, r Recipe, g Go, lock *Lock) ([]by
 		cmd.Dir = dir
 	}
 	cmd.Env = env
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if len(msg) > 2000 {
-			msg = "…" + msg[len(msg)-2000:]
-		}
-		return nil, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, msg)
+	msg := "compiling " + g.Package
+	if g.CGO {
+		msg += " (cgo)"
+	}
+	if err := b.runStep(ctx, cmd, Event{Image: r.Name, Stage: "go", Item: g.Name, Message: msg}, nil); err != nil {
+		return nil, err
 	}
 	return os.ReadFile(out)
 }

@@ -32,6 +32,9 @@ type Lock struct {
 	BasePasswd *LockedPackage `json:"basePasswd,omitempty"`
 	// Build lists, per Go program, the packages unpacked for its cgo build.
 	Build map[string][]LockedPackage `json:"build,omitempty"`
+	// Substitutes are the downloads of npm install scripts that the
+	// builder gave from a Debian package instead (see Substitute).
+	Substitutes []LockedSubstitute `json:"substitutes,omitempty"`
 }
 
 // LockedRelease records the signed Release a suite was resolved from.
@@ -150,6 +153,11 @@ func (b *Builder) inputsDigest(r Recipe) string {
 	}
 	for _, n := range r.Npm {
 		in.Build[npmBuildKey(n.Name)] = n.BuildPackages
+		for _, s := range n.Substitutes {
+			// Only recipes with substitutes get this key, so that the
+			// digests of the others stay what they were.
+			in.Build[npmBuildKey(n.Name)+"/substitute/"+s.Npm] = []string{s.deb()}
+		}
 	}
 	j, _ := json.Marshal(in)
 	s := sha256.Sum256(j)

@@ -51,6 +51,9 @@ type Npm struct {
 	// need; they are unpacked into a private sysroot, never into the image.
 	BuildPackages []string `yaml:"buildPackages,omitempty"`
 	Env           []string `yaml:"env,omitempty"`
+	// Substitutes stand in for downloads that install scripts would make
+	// from hosts outside the registries (see Substitute).
+	Substitutes []Substitute `yaml:"substitutes,omitempty"`
 }
 
 // npmBuildKey names an npm program's build packages in a lock, apart from
@@ -84,7 +87,7 @@ func (b *Builder) buildNpm(ctx context.Context, r Recipe, lock *Lock, t time.Tim
 	var trees []string
 	for _, n := range r.Npm {
 		b.event(Event{Image: r.Name, Stage: "npm", Item: n.Name, Message: "installing " + n.Package})
-		dir, key, err := b.npmInstall(ctx, n, lock)
+		dir, key, err := b.npmInstall(ctx, r.Name, n, lock)
 		if err != nil {
 			return nil, fmt.Errorf("installing npm program %s: %w", n.Name, err)
 		}
@@ -134,10 +137,15 @@ func layerFromGzip(data []byte) (*blobLayer, error) {
 
 // npmInstall returns the directory holding node/ and node_modules/ of one
 // npm program, installing it when the cache lacks it.
-func (b *Builder) npmInstall(ctx context.Context, n Npm, lock *Lock) (dir, key string, err error) {
+func (b *Builder) npmInstall(ctx context.Context, image string, n Npm, lock *Lock) (dir, key string, err error) {
 	pkgs := lock.Build[npmBuildKey(n.Name)]
 	h := sha256.New()
 	fmt.Fprintln(h, "berth-npm-v1", n.Package, n.Node, b.arch)
+	for _, s := range lock.Substitutes {
+		if s.Program == n.Name {
+			fmt.Fprintln(h, "substitute", s.For, s.Placed, s.Package.SHA256)
+		}
+	}
 	allow := append([]string(nil), n.AllowScripts...)
 	sort.Strings(allow)
 	fmt.Fprintln(h, strings.Join(allow, ","), strings.Join(n.Env, "\x00"))
@@ -164,23 +172,41 @@ func (b *Builder) npmInstall(ctx context.Context, n Npm, lock *Lock) (dir, key s
 		return "", "", err
 	}
 	defer os.RemoveAll(tmp)
-	run := func(env []string, cwd string, args ...string) error {
+	// npm, node-gyp and every install script get a private TMPDIR and
+	// HOME in the cache: what they find there is what the builder put
+	// there (the substitutes), never a file left in /tmp or ~ by hand.
+	area, tmpdir, home, err := b.stepDirs("npm")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(area)
+	if err := b.placeSubstitutes(ctx, image, n.Name, lock, tmpdir); err != nil {
+		return "", "", err
+	}
+	run := func(env []string, cwd string, msg string, args ...string) error {
 		cmd := exec.CommandContext(ctx, npm, args...)
 		cmd.Dir = cwd
 		cmd.Env = env
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			msg := strings.TrimSpace(out.String())
-			if len(msg) > 3000 {
-				msg = "…" + msg[len(msg)-3000:]
+		out := &outputTail{watch: func(line string) {
+			// The scripts' own words for what the builder arranged.
+			if strings.Contains(line, "Using cached download") {
+				b.event(Event{Image: image, Stage: "substitute", Item: n.Name, Message: "install script used the substitute: " + line})
 			}
-			return fmt.Errorf("npm %s: %w\n%s", strings.Join(args, " "), err, msg)
+		}}
+		err := b.runStep(ctx, cmd, Event{Image: image, Stage: "npm", Item: n.Name, Message: msg}, out)
+		if err != nil && ctx.Err() == nil {
+			if host := unreachableHost(out.tail(1 << 20)); host != "" {
+				return fmt.Errorf("%w\n(an install script tried to download from %s, which is outside the registries berth uses; a substitutes: entry of the npm program can give it what it wants, see docs/images.md)", err, host)
+			}
 		}
-		return nil
+		return err
 	}
 	base := append(os.Environ(), "npm_config_yes=true", "npm_config_audit=false", "npm_config_fund=false",
-		"npm_config_update_notifier=false", "npm_config_cache="+filepath.Join(b.opts.CacheDir, "npm", "cache"))
+		"npm_config_update_notifier=false", "npm_config_cache="+filepath.Join(b.opts.CacheDir, "npm", "cache"),
+		"TMPDIR="+tmpdir, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
+		// Install scripts print while they run, so that the heartbeat
+		// can show what they do.
+		"npm_config_foreground_scripts=true")
 
 	// Node.js first, unpacked from its npm package into tmp/node.
 	if err := os.MkdirAll(filepath.Join(tmp, "nodepkg"), 0o755); err != nil {
@@ -189,7 +215,7 @@ func (b *Builder) npmInstall(ctx context.Context, n Npm, lock *Lock) (dir, key s
 	if err := os.WriteFile(filepath.Join(tmp, "nodepkg", "package.json"), []byte(`{"name":"berth-node","private":true}`), 0o644); err != nil {
 		return "", "", err
 	}
-	if err := run(append(base, "npm_config_ignore_scripts=true"), filepath.Join(tmp, "nodepkg"), "install", "--no-save", "--omit=dev", n.Node); err != nil {
+	if err := run(append(base, "npm_config_ignore_scripts=true"), filepath.Join(tmp, "nodepkg"), "downloading Node.js "+n.Node, "install", "--no-save", "--omit=dev", n.Node); err != nil {
 		return "", "", err
 	}
 	nodeName, _, _ := strings.Cut(strings.TrimPrefix(n.Node, "@"), "@")
@@ -229,7 +255,7 @@ func (b *Builder) npmInstall(ctx context.Context, n Npm, lock *Lock) (dir, key s
 		env = append(env, "CPATH="+strings.Join(inc, string(os.PathListSeparator)))
 	}
 	env = append(env, n.Env...)
-	if err := run(env, tmp, "install", "--omit=dev", "--no-package-lock", n.Package); err != nil {
+	if err := run(env, tmp, "npm install "+n.Package, "install", "--omit=dev", "--no-package-lock", n.Package); err != nil {
 		return "", "", err
 	}
 	// What only the build needed goes: npm's own metadata of this

@@ -308,6 +308,17 @@ func (r *Recipe) validate(p string, v *yaml.Node) []error {
 			at("go", "a Go program needs a name and a package")
 		}
 	}
+	for _, n := range r.Npm {
+		for _, s := range n.Substitutes {
+			// amd64 here: the rules know the same versions on every arch.
+			if err := s.check("amd64"); err != nil {
+				at("npm", fmt.Sprintf("%s: substitutes: %v", n.Name, err))
+			}
+			if len(s.Npm) > 0 && r.Suite == "" {
+				at("suite", "a recipe with npm substitutes names its suite: they come from Debian")
+			}
+		}
+	}
 	if r.Workdir != "" && !path.IsAbs(r.Workdir) {
 		at("workdir", fmt.Sprintf("%q is not an absolute path", r.Workdir))
 	}

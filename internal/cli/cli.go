@@ -59,6 +59,8 @@ type globals struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	ctx            context.Context
+
+	buildProgress *buildProgress // image build events, see progress
 }
 
 // Main runs berth with args and returns the process exit code.

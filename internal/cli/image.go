@@ -3,11 +3,13 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -158,37 +160,140 @@ func (g *globals) builder(env *imageEnv, name string, f *imageFlags) (*image.Bui
 	return image.NewBuilder(opts)
 }
 
-// progress shows build events on one line of stderr when it is a
-// terminal; elsewhere builds are silent until their result.
+// progress renders build events on stderr. On a terminal it keeps one
+// line, redrawn in place; elsewhere (make demo > log, CI) it prints a line
+// when a build enters a new step. Either way a line comes at least every
+// 30 s while a build runs, with the recipe, the step and the elapsed time,
+// so that a cold build never looks stalled. Substitutions are always
+// printed on a line of their own.
 func (g *globals) progress() func(image.Event) {
-	fh, ok := g.stderr.(*os.File)
-	if !ok {
-		return nil
+	if g.buildProgress == nil {
+		g.buildProgress = newBuildProgress(g.stderr, isTerminal(g.stderr))
 	}
-	st, err := fh.Stat()
-	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
-		return nil
+	return g.buildProgress.event
+}
+
+// buildProgress is the renderer behind progress.
+type buildProgress struct {
+	w   io.Writer
+	tty bool
+	now func() time.Time
+
+	mu        sync.Mutex
+	began     map[string]time.Time // first event per image
+	last      image.Event          // the latest event of the running build
+	lastAt    time.Time
+	key       string // the step last printed (non-tty)
+	printedAt time.Time
+	active    bool
+	ticking   bool
+}
+
+// quiet is the longest a running build stays without a line.
+const quiet = 25 * time.Second
+
+func newBuildProgress(w io.Writer, tty bool) *buildProgress {
+	return &buildProgress{w: w, tty: tty, now: time.Now, began: map[string]time.Time{}}
+}
+
+func (p *buildProgress) event(e image.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if _, ok := p.began[e.Image]; !ok {
+		p.began[e.Image] = now
 	}
-	return func(e image.Event) {
-		line := fmt.Sprintf("%s: %s", e.Image, e.Stage)
-		if e.Item != "" {
-			line += " " + e.Item
+	el := now.Sub(p.began[e.Image]).Round(time.Second)
+	switch e.Stage {
+	case "done":
+		p.active = false
+		if p.tty {
+			fmt.Fprintf(p.w, "\r\033[K")
+		} else {
+			fmt.Fprintf(p.w, "berth: image %s: built in %s\n", e.Image, el)
 		}
-		switch {
-		case (e.Stage == "fetch" || e.Stage == "download") && e.Total > 0:
-			line += fmt.Sprintf(" %s/%s", mb(e.Done), mb(e.Total))
-		case e.Total > 0:
-			line += fmt.Sprintf(" (%d/%d)", e.Done+1, e.Total)
+		return
+	case "substitute":
+		if p.tty {
+			fmt.Fprintf(p.w, "\r\033[K")
 		}
-		if len(line) > 78 {
-			line = line[:77] + "…"
+		fmt.Fprintf(p.w, "berth: image %s: %s: substitute: %s\n", e.Image, e.Item, e.Message)
+		return
+	}
+	p.last, p.lastAt, p.active = e, now, true
+	if !p.ticking {
+		p.ticking = true
+		go p.tick()
+	}
+	if p.tty {
+		line := buildLine(e, el)
+		if len(line) > 100 {
+			line = line[:99] + "…"
 		}
-		if e.Stage == "done" {
-			fmt.Fprintf(g.stderr, "\r\033[K")
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		return
+	}
+	// One line per step; the bytes of a download or the packages of a
+	// fetch are a step, a Go or npm program another.
+	key := e.Image + "\x00" + e.Stage
+	if e.Stage == "go" || e.Stage == "npm" {
+		key += "\x00" + e.Item
+	}
+	if key != p.key || now.Sub(p.printedAt) >= quiet {
+		p.key, p.printedAt = key, now
+		fmt.Fprintf(p.w, "berth: %s\n", buildLine(e, el))
+	}
+}
+
+// tick prints the running build's step when nothing was printed for a
+// while (a layer of 300 MB being compressed sends no event), until the
+// build is done or has sent nothing for ten minutes.
+func (p *buildProgress) tick() {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for range t.C {
+		p.mu.Lock()
+		now := p.now()
+		if !p.active || now.Sub(p.lastAt) > 10*time.Minute {
+			p.ticking = false
+			p.mu.Unlock()
 			return
 		}
-		fmt.Fprintf(g.stderr, "\r\033[K%s", line)
+		el := now.Sub(p.began[p.last.Image]).Round(time.Second)
+		if p.tty {
+			line := buildLine(p.last, el)
+			if len(line) > 100 {
+				line = line[:99] + "…"
+			}
+			fmt.Fprintf(p.w, "\r\033[K%s", line)
+		} else if now.Sub(p.printedAt) >= quiet {
+			p.printedAt = now
+			fmt.Fprintf(p.w, "berth: %s (still running)\n", buildLine(p.last, el))
+		}
+		p.mu.Unlock()
 	}
+}
+
+// buildLine describes one build event: image, step, counts, elapsed.
+func buildLine(e image.Event, el time.Duration) string {
+	line := fmt.Sprintf("image %s: %s", e.Image, e.Stage)
+	if e.Item != "" {
+		line += " " + e.Item
+	}
+	switch {
+	case (e.Stage == "fetch" || e.Stage == "download") && e.Total > 0:
+		line += fmt.Sprintf(" %s/%s", mb(e.Done), mb(e.Total))
+	case e.Total > 0:
+		line += fmt.Sprintf(" (%d/%d)", e.Done+1, e.Total)
+	}
+	if e.Message != "" {
+		line += ": " + e.Message
+	}
+	line += fmt.Sprintf(" [%s]", el)
+	if e.Output != "" {
+		line += " last: " + e.Output
+	}
+	return line
 }
 
 // imageError adds the hint a user needs for the build errors they can act on.

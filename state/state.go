@@ -55,6 +55,22 @@ func Open(root, project string) (*Dir, error) {
 			return nil, fmt.Errorf("opening state: %w", err)
 		}
 	}
+	// A state directory made by hand or by an older berth may be open to
+	// others; the project's part holds secrets and must not be.
+	for _, p := range []string{d.path(), d.path("secrets"), d.path("generations")} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return nil, fmt.Errorf("opening state: %w", err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("opening state: %s is not a directory", p)
+		}
+		if fi.Mode().Perm() != 0o700 {
+			if err := os.Chmod(p, 0o700); err != nil {
+				return nil, fmt.Errorf("opening state: %w", err)
+			}
+		}
+	}
 	return d, nil
 }
 
@@ -68,27 +84,51 @@ func (d *Dir) path(elem ...string) string {
 // writeFile writes data to p atomically: readers see the old content or
 // the new, never a part, and a crash leaves the old file in place.
 func writeFile(p string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
+	tmp, err := writeTemp(filepath.Dir(p), filepath.Base(p), data)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
+	defer os.Remove(tmp)
+	return os.Rename(tmp, p)
+}
+
+// writeTemp writes data to a new 0600 file in dir, synced to disk, and
+// returns its path. The caller renames or links it into place.
+func writeTemp(dir, base string, data []byte) (string, error) {
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
+	if err != nil {
+		return "", err
+	}
+	name := tmp.Name()
+	fail := func(err error) (string, error) {
 		tmp.Close()
-		return err
+		os.Remove(name)
+		return "", err
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		return fail(err)
 	}
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
+		return fail(err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
+
+// syncDir makes a rename or link in dir survive a crash.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), p)
+	defer f.Close()
+	return f.Sync()
 }
 
 // ErrNotFound reports a secret or generation that does not exist.

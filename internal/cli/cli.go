@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/voidnxlabs/berth/state"
 )
 
 // Exit codes, documented in README.md.
@@ -87,8 +89,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return ee.code
 	}
-	// Flag and argument errors from cobra itself.
 	fmt.Fprintf(stderr, "berth: error: %v\n", err)
+	if errors.Is(err, state.ErrBadSecret) {
+		fmt.Fprintf(stderr, "berth: hint: 'berth secret rotate NAME' writes a new value; a database set up with the old one needs its password changed too\n")
+		return ExitFailure
+	}
+	// Flag and argument errors from cobra itself.
 	if isUsageError(err) {
 		fmt.Fprintf(stderr, "berth: hint: run 'berth --help' for usage\n")
 	}

@@ -31,6 +31,8 @@ setup-ci:
 # A short run of each fuzz target; the seed corpus lives in testdata/fuzz.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzTar$$' -fuzztime 10s ./internal/extract
+	$(GO) test -run '^$$' -fuzz '^FuzzTarBytes$$' -fuzztime 10s ./internal/extract
 
 test-unit:
 	$(GO) test -short ./...

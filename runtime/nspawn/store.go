@@ -1,7 +1,6 @@
 package nspawn
 
 import (
-	"archive/tar"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,14 +11,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/voidnxlabs/berth/internal/extract"
 	"github.com/voidnxlabs/berth/runtime"
 )
 
@@ -306,8 +304,9 @@ func (e *Engine) store(ctx context.Context, img v1.Image, progress func(runtime.
 }
 
 // unpack extracts a layer into ROOT/layers/<diffid>, turning OCI whiteouts
-// into overlayfs ones (a 0:0 character device for a deleted file, the
-// trusted.overlay.opaque attribute for an opaque directory).
+// into overlayfs ones. Every name is resolved beneath the layer's
+// directory (see internal/extract): a layer is someone else's input, and
+// this runs as root.
 func (e *Engine) unpack(ctx context.Context, l v1.Layer, diffID string) error {
 	rc, err := l.Uncompressed()
 	if err != nil {
@@ -323,99 +322,8 @@ func (e *Engine) unpack(ctx context.Context, l v1.Layer, diffID string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
-	tr := tar.NewReader(rc)
-	type dirTime struct {
-		path string
-		t    time.Time
-	}
-	var dirs []dirTime
-	for {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("reading layer %s: %w", diffID, err)
-		}
-		clean := filepath.Clean("/" + h.Name)
-		if clean == "/" {
-			continue
-		}
-		path := filepath.Join(dir, clean)
-		parent, base := filepath.Split(path)
-		if err := os.MkdirAll(parent, 0o755); err != nil {
-			return err
-		}
-		if base == ".wh..wh..opq" {
-			if err := syscall.Setxattr(parent, "trusted.overlay.opaque", []byte("y"), 0); err != nil {
-				return fmt.Errorf("marking %s opaque: %w", parent, err)
-			}
-			continue
-		}
-		if gone, ok := strings.CutPrefix(base, ".wh."); ok {
-			if err := syscall.Mknod(filepath.Join(parent, gone), syscall.S_IFCHR, 0); err != nil {
-				return fmt.Errorf("writing whiteout for %s: %w", gone, err)
-			}
-			continue
-		}
-		mode := uint32(h.Mode & 0o7777)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.Mkdir(path, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-				return err
-			}
-			dirs = append(dirs, dirTime{path, h.ModTime})
-		case tar.TypeReg:
-			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			if err := os.Symlink(h.Linkname, path); err != nil {
-				return err
-			}
-		case tar.TypeLink:
-			if err := os.Link(filepath.Join(dir, filepath.Clean("/"+h.Linkname)), path); err != nil {
-				return err
-			}
-		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-			m := uint32(syscall.S_IFIFO)
-			if h.Typeflag == tar.TypeChar {
-				m = syscall.S_IFCHR
-			} else if h.Typeflag == tar.TypeBlock {
-				m = syscall.S_IFBLK
-			}
-			dev := int((h.Devmajor << 8) | (h.Devminor & 0xff) | ((h.Devminor &^ 0xff) << 12))
-			if err := syscall.Mknod(path, m|mode, dev); err != nil {
-				return err
-			}
-		default:
-			continue
-		}
-		if err := os.Lchown(path, h.Uid, h.Gid); err != nil {
-			return err
-		}
-		if h.Typeflag != tar.TypeSymlink {
-			if err := os.Chmod(path, os.FileMode(mode)|modeBits(mode)); err != nil {
-				return err
-			}
-			if h.Typeflag != tar.TypeDir {
-				_ = os.Chtimes(path, h.ModTime, h.ModTime)
-			}
-		}
-	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		_ = os.Chtimes(dirs[i].path, dirs[i].t, dirs[i].t)
+	if err := extract.Tar(ctx, dir, rc, extract.Options{Overlay: true}); err != nil {
+		return fmt.Errorf("unpacking layer %s: %w", diffID, err)
 	}
 	if err := os.Rename(dir, e.layerPath(diffID)); err != nil && !errors.Is(err, os.ErrExist) {
 		// Another process unpacked it meanwhile: theirs is as good.
@@ -424,22 +332,6 @@ func (e *Engine) unpack(ctx context.Context, l v1.Layer, diffID string) error {
 		}
 	}
 	return nil
-}
-
-// modeBits turns the setuid, setgid and sticky bits of a tar mode into
-// Go's, which os.Chmod needs to keep them.
-func modeBits(m uint32) os.FileMode {
-	var out os.FileMode
-	if m&0o4000 != 0 {
-		out |= os.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		out |= os.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		out |= os.ModeSticky
-	}
-	return out
 }
 
 // RemoveImage removes a reference. An image a machine uses stays

@@ -183,7 +183,7 @@ func tree(t testing.TB, dir string) string {
 }
 
 func newRepo(t testing.TB) *Repo {
-	r, err := Open(filepath.Join(t.TempDir(), "repo"))
+	r, err := Open(filepath.Join(t.TempDir(), "repo"), testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,12 +444,12 @@ func TestCorruption(t *testing.T) {
 			p := r.path("manifests", m.ID+".json")
 			data, _ := os.ReadFile(p)
 			os.WriteFile(p, []byte(strings.Replace(string(data), `"size": 12`, `"size": 13`, 1)), 0o600)
-		}, "manifest checksum mismatch"},
-		{"manifest checksum lost", func(t *testing.T, r *Repo, m *Manifest) {
-			os.Remove(r.path("manifests", m.ID+".sha256"))
-		}, "reading manifest checksum"},
+		}, "manifest authentication failed"},
+		{"manifest HMAC lost", func(t *testing.T, r *Repo, m *Manifest) {
+			os.Remove(r.path("manifests", m.ID+".hmac"))
+		}, "reading the manifest's HMAC"},
 		{"entry leaves the data path", func(t *testing.T, r *Repo, m *Manifest) {
-			// A manifest rewritten with a valid checksum whose entry
+			// A manifest rewritten with a valid HMAC whose entry
 			// points outside the data path.
 			m.Services[0].Paths[0].Files[1].Path = "../escaped"
 			if err := r.writeManifest(m); err != nil {
@@ -457,7 +457,7 @@ func TestCorruption(t *testing.T) {
 			}
 		}, "leaves the data path"},
 		{"content swapped", func(t *testing.T, r *Repo, m *Manifest) {
-			// A manifest that is consistent with its checksum but names
+			// A manifest that is consistent with its HMAC but names
 			// a content the pack does not hold.
 			m.Services[0].Paths[0].Files[1].SHA256 = strings.Repeat("ab", 32)
 			if err := r.writeManifest(m); err != nil {
@@ -599,7 +599,7 @@ func TestKilled(t *testing.T) {
 			tmp := t.TempDir()
 			data := filepath.Join(tmp, "data")
 			fill(t, data)
-			r, err := Open(filepath.Join(tmp, "repo"))
+			r, err := Open(filepath.Join(tmp, "repo"), testKey)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -686,7 +686,7 @@ func TestHelper(t *testing.T) {
 	if point == "" {
 		t.Skip("run by TestKilled")
 	}
-	r := &Repo{Dir: os.Getenv("BERTH_HELPER_REPO")}
+	r := &Repo{Dir: os.Getenv("BERTH_HELPER_REPO"), Key: testKey}
 	tgs := []Target{target("lab-notes", os.Getenv("BERTH_HELPER_DATA"))}
 	var eng Engine = newStub(t)
 	if f := os.Getenv("BERTH_HELPER_TARGETS"); f != "" {

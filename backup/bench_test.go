@@ -39,7 +39,7 @@ func BenchmarkBackup(b *testing.B) {
 	tg := target("bench", data)
 	eng := newStub(b)
 	{
-		r, err := Open(filepath.Join(b.TempDir(), "repo"))
+		r, err := Open(filepath.Join(b.TempDir(), "repo"), testKey)
 		if err != nil {
 			b.Fatal(err)
 		}

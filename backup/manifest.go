@@ -4,7 +4,8 @@
 //
 // A repository holds one manifest per backup (service, paths, every file's
 // size, owner, mode, mtime and sha256, berth's version, the config
-// generation), protected by its own checksum, and packs: tar streams
+// generation), authenticated with an HMAC whose key stays in the state
+// directory (see LoadKey), and packs: tar streams
 // compressed with zstd whose entries are file contents named by their
 // sha256. A content already in any pack of the repository is not stored
 // again, so a backup of unchanged files adds little more than a manifest.
@@ -15,8 +16,7 @@
 package backup
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -200,23 +200,36 @@ var ErrCorrupt = errors.New("backup is corrupt")
 // ErrNotFound reports a backup ID the repository does not hold.
 var ErrNotFound = errors.New("no such backup")
 
-// encodeManifest returns the manifest's bytes and their checksum line.
-func encodeManifest(m *Manifest) (data, sum []byte, err error) {
+// encodeManifest returns the manifest's bytes and their authentication
+// line: "hmac-sha256 <key id> <mac>".
+func encodeManifest(m *Manifest, key []byte) (data, mac []byte, err error) {
+	if len(key) == 0 {
+		return nil, nil, fmt.Errorf("writing manifest: %w", ErrNoKey)
+	}
 	data, err = json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, nil, fmt.Errorf("encoding manifest: %w", err)
 	}
 	data = append(data, '\n')
-	h := sha256.Sum256(data)
-	return data, []byte(hex.EncodeToString(h[:]) + "  manifest.json\n"), nil
+	return data, []byte("hmac-sha256 " + keyID(key) + " " + macOf(key, data) + "\n"), nil
 }
 
-// decodeManifest checks data against sum and decodes it.
-func decodeManifest(id string, data, sum []byte) (*Manifest, error) {
-	h := sha256.Sum256(data)
-	want, _, _ := strings.Cut(string(sum), " ")
-	if want != hex.EncodeToString(h[:]) {
-		return nil, fmt.Errorf("backup %s: manifest checksum mismatch: %w", id, ErrCorrupt)
+// decodeManifest checks data against its authentication line and decodes
+// it. A manifest is trusted only when its HMAC holds: it says where files
+// go, with which owners and modes.
+func decodeManifest(id string, data, mac, key []byte) (*Manifest, error) {
+	if len(key) == 0 {
+		return nil, fmt.Errorf("backup %s: %w to check its manifest", id, ErrNoKey)
+	}
+	f := strings.Fields(string(mac))
+	if len(f) != 3 || f[0] != "hmac-sha256" {
+		return nil, fmt.Errorf("backup %s: the manifest has no HMAC (an older berth wrote it, or it is forged): %w", id, ErrCorrupt)
+	}
+	if f[1] != keyID(key) {
+		return nil, fmt.Errorf("backup %s: the manifest was written with another backup key (%s; this machine's is %s): %w", id, f[1], keyID(key), ErrCorrupt)
+	}
+	if !hmac.Equal([]byte(f[2]), []byte(macOf(key, data))) {
+		return nil, fmt.Errorf("backup %s: manifest authentication failed: it was edited or forged: %w", id, ErrCorrupt)
 	}
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {

@@ -19,6 +19,9 @@ import (
 // private to its owner (directories 0700, files 0600).
 type Repo struct {
 	Dir string
+	// Key authenticates the manifests (see LoadKey); without it no
+	// manifest is written or trusted.
+	Key []byte
 }
 
 // Entry is one backup of a listing: its manifest, or why it cannot be read.
@@ -30,9 +33,10 @@ type Entry struct {
 
 var idRE = regexp.MustCompile(`^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$`)
 
-// Open opens the repository in dir, creating it when missing.
-func Open(dir string) (*Repo, error) {
-	r := &Repo{Dir: dir}
+// Open opens the repository in dir, creating it when missing; key
+// authenticates its manifests.
+func Open(dir string, key []byte) (*Repo, error) {
+	r := &Repo{Dir: dir, Key: key}
 	for _, p := range []string{dir, r.path("manifests"), r.path("packs"), r.path("tmp")} {
 		if err := os.MkdirAll(p, 0o700); err != nil {
 			return nil, fmt.Errorf("opening backup repository: %w", err)
@@ -103,7 +107,7 @@ func (r *Repo) List() ([]Entry, error) {
 	return out, nil
 }
 
-// Manifest reads backup id's manifest and checks it against its checksum.
+// Manifest reads backup id's manifest and checks its HMAC.
 func (r *Repo) Manifest(id string) (*Manifest, error) {
 	if !idRE.MatchString(id) {
 		return nil, fmt.Errorf("backup %q: %w", id, ErrNotFound)
@@ -115,21 +119,21 @@ func (r *Repo) Manifest(id string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading backup %s: %w", id, err)
 	}
-	sum, err := os.ReadFile(r.path("manifests", id+".sha256"))
+	mac, err := os.ReadFile(r.path("manifests", id+".hmac"))
 	if err != nil {
-		return nil, fmt.Errorf("backup %s: reading manifest checksum: %v: %w", id, err, ErrCorrupt)
+		return nil, fmt.Errorf("backup %s: reading the manifest's HMAC: %v: %w", id, err, ErrCorrupt)
 	}
-	return decodeManifest(id, data, sum)
+	return decodeManifest(id, data, mac, r.Key)
 }
 
-// writeManifest stores m: the checksum first, then the manifest, each
-// atomically, so a listed manifest always has its checksum.
+// writeManifest stores m: the HMAC first, then the manifest, each
+// atomically, so a listed manifest always has its HMAC.
 func (r *Repo) writeManifest(m *Manifest) error {
-	data, sum, err := encodeManifest(m)
+	data, mac, err := encodeManifest(m, r.Key)
 	if err != nil {
 		return err
 	}
-	if err := writeFile(r.path("manifests", m.ID+".sha256"), sum); err != nil {
+	if err := writeFile(r.path("manifests", m.ID+".hmac"), mac); err != nil {
 		return fmt.Errorf("writing manifest: %w", err)
 	}
 	if err := writeFile(r.path("manifests", m.ID+".json"), data); err != nil {
@@ -241,11 +245,11 @@ func (r *Repo) prune(ret Retention) (removed []string, err error) {
 	keep, remove := ret.Select(ms)
 	for _, m := range remove {
 		// The manifest goes first: a backup without a manifest is gone,
-		// a manifest without its checksum would read as corrupt.
+		// a manifest without its HMAC would read as corrupt.
 		if err := os.Remove(r.path("manifests", m.ID+".json")); err != nil {
 			return removed, fmt.Errorf("removing backup %s: %w", m.ID, err)
 		}
-		os.Remove(r.path("manifests", m.ID+".sha256"))
+		os.Remove(r.path("manifests", m.ID+".hmac"))
 		removed = append(removed, m.ID)
 	}
 	if damaged {

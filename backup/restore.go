@@ -15,11 +15,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/health"
+	"github.com/voidnxlabs/berth/internal/extract"
 	"github.com/voidnxlabs/berth/runtime"
 )
 
@@ -144,7 +144,11 @@ func (r *Repo) restoreService(ctx context.Context, eng Engine, m *Manifest, t Ta
 			if p.ModelNames {
 				continue
 			}
-			host := hostFor(c, p)
+			host, ok := hostFor(c, p)
+			if !ok {
+				cleanup()
+				return rs, fmt.Errorf("the backup's path %s (%s) is not a data path of %s in the current config: %w", p.Option, p.Host, name, ErrNotDataPath)
+			}
 			if p.Missing {
 				opts.emit(Event{Kind: EventWarning, Container: name, Path: host, Msg: "the data path did not exist at backup time; left as it is"})
 				continue
@@ -235,15 +239,20 @@ func (r *Repo) restoreService(ctx context.Context, eng Engine, m *Manifest, t Ta
 	return rs, nil
 }
 
+// ErrNotDataPath reports a backed-up path that the current config does not
+// have: a restore writes only where the config says data lives, never to
+// a place a manifest names.
+var ErrNotDataPath = errors.New("not a data path of the current config")
+
 // hostFor is where a backed-up path goes now: the data path of the same
-// option in the current config, else where it was.
-func hostFor(c *desired.Container, p Path) string {
+// option in the current config. The manifest's Host is only a record.
+func hostFor(c *desired.Container, p Path) (string, bool) {
 	for _, dp := range c.DataPaths {
 		if dp.Option == p.Option {
-			return dp.Host
+			return dp.Host, true
 		}
 	}
-	return p.Host
+	return "", false
 }
 
 // waitHealthy waits for the container to run and pass its health check.
@@ -280,10 +289,25 @@ func waitHealthy(ctx context.Context, eng Engine, c *desired.Container, timeout 
 }
 
 // extract writes path p's entries into dir, reading each content from its
-// pack and checking its hash, then sets owners, modes and times.
+// pack and checking its hash, then sets owners, modes and times. Every
+// name is resolved beneath dir without following a symlink (see
+// internal/extract): a symlink entry "esc -> /" and a file "esc/x" are
+// refused, and no mode or owner goes through a link.
+//
+// Setuid and setgid bits are restored as the manifest has them: an
+// authenticated manifest was written by berth from the data path itself,
+// so such a bit was in the original data.
 func (r *Repo) extract(ctx context.Context, p Path, packs map[string]Pack, dir string, progress func(done, total int64)) (files int, bytes int64, err error) {
 	entries := append([]File(nil), p.Files...)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return 0, 0, err
+	}
+	t, err := extract.Open(dir, extract.Options{OwnersIfRoot: true})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer t.Close()
 	need := map[string]map[string][]string{} // pack → content → destinations
 	var total int64
 	for _, f := range entries {
@@ -291,23 +315,24 @@ func (r *Repo) extract(ctx context.Context, p Path, packs map[string]Pack, dir s
 		if c := path.Clean(f.Path); path.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") || c != f.Path {
 			return 0, 0, fmt.Errorf("entry %q leaves the data path: %w", f.Path, ErrCorrupt)
 		}
-		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if f.Path == "." && f.Type != TypeDir {
+			return 0, 0, fmt.Errorf("entry %q: the data path itself must be a directory: %w", f.Path, ErrCorrupt)
+		}
 		switch f.Type {
 		case TypeDir:
-			if err := os.Mkdir(dst, 0o700); err != nil {
-				return 0, 0, err
-			}
+			err = t.Mkdir(f.Path)
 		case TypeSymlink:
-			if err := os.Symlink(f.Link, dst); err != nil {
-				return 0, 0, err
-			}
+			err = t.Symlink(f.Path, f.Link)
 		case TypeFile:
 			if need[f.Pack] == nil {
 				need[f.Pack] = map[string][]string{}
 			}
-			need[f.Pack][f.SHA256] = append(need[f.Pack][f.SHA256], dst)
+			need[f.Pack][f.SHA256] = append(need[f.Pack][f.SHA256], f.Path)
 			total += f.Size
 			files++
+		}
+		if err != nil {
+			return 0, 0, err
 		}
 	}
 	var pids []string
@@ -325,11 +350,11 @@ func (r *Repo) extract(ctx context.Context, p Path, packs map[string]Pack, dir s
 				return nil
 			}
 			delete(need[pid], name)
-			if err := writeContent(dsts[0], rd, name); err != nil {
+			if err := writeContent(t, dsts[0], rd, name); err != nil {
 				return err
 			}
 			for _, d := range dsts[1:] {
-				if err := copyContent(dsts[0], d); err != nil {
+				if err := copyContent(t, dsts[0], d); err != nil {
 					return err
 				}
 			}
@@ -346,37 +371,18 @@ func (r *Repo) extract(ctx context.Context, p Path, packs map[string]Pack, dir s
 	}
 	// Metadata last, deepest first, so that a directory's mode and time
 	// are set after its content is written.
-	root := os.Geteuid() == 0
 	for i := len(entries) - 1; i >= 0; i-- {
 		f := entries[i]
-		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
-		if err := os.Lchown(dst, f.UID, f.GID); err != nil && (root || !errors.Is(err, fs.ErrPermission)) {
-			return 0, 0, err
-		}
-		if f.Type == TypeSymlink {
-			continue
-		}
-		if err := syscall.Chmod(dst, f.Mode); err != nil {
-			return 0, 0, fmt.Errorf("chmod %s: %w", dst, err)
-		}
-		if err := os.Chtimes(dst, f.MTime, f.MTime); err != nil {
+		if err := t.SetMeta(f.Path, extract.Meta{Mode: f.Mode, UID: f.UID, GID: f.GID, MTime: f.MTime}); err != nil {
 			return 0, 0, err
 		}
 	}
 	return files, bytes, syncTree(dir)
 }
 
-func writeContent(dst string, rd io.Reader, sum string) error {
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
+func writeContent(t *extract.Tree, dst string, rd io.Reader, sum string) error {
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(f, h), rd); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if _, err := t.WriteFile(dst, io.TeeReader(rd, h), nil); err != nil {
 		return err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
@@ -385,21 +391,14 @@ func writeContent(dst string, rd io.Reader, sum string) error {
 	return nil
 }
 
-func copyContent(src, dst string) error {
-	in, err := os.Open(src)
+func copyContent(t *extract.Tree, src, dst string) error {
+	in, err := t.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	_, err = t.WriteFile(dst, in, nil)
+	return err
 }
 
 // syncTree flushes the staged files, so that the swap never exposes
@@ -446,8 +445,22 @@ func (r *Repo) stagePostgres(ctx context.Context, eng Engine, c *desired.Contain
 			return nil
 		}
 		found = true
-		os.Remove(tmp.Name())
-		return writeContent(tmp.Name(), rd, name)
+		out, err := os.OpenFile(tmp.Name(), os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		_, err = io.Copy(io.MultiWriter(out, h), rd)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != name {
+			return fmt.Errorf("content %s reads back as %s: %w", short(name), short(got), ErrCorrupt)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("reading the dump: %w", err)

@@ -27,19 +27,25 @@ func init() {
 // directory's backups. Read commands pass create false, so that a
 // mistyped --to makes no directory.
 func (g *globals) backupRepo(dir string, create bool) (*backup.Repo, error) {
+	root := g.stateDir
+	if root == "" {
+		root = state.Default(g.getenv)
+	}
 	if dir == "" {
-		root := g.stateDir
-		if root == "" {
-			root = state.Default(g.getenv)
-		}
 		dir = filepath.Join(root, "backups")
+	}
+	// The key that authenticates manifests stays in the state directory,
+	// whichever repository is used.
+	key, err := backup.LoadKey(root, create)
+	if err != nil && (create || !errors.Is(err, fs.ErrNotExist)) {
+		return nil, withHint(err, ExitFailure, "to restore another machine's backups, copy its "+filepath.Join(root, backup.KeyFile))
 	}
 	if !create {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			return &backup.Repo{Dir: dir}, nil
+			return &backup.Repo{Dir: dir, Key: key}, nil
 		}
 	}
-	r, err := backup.Open(dir)
+	r, err := backup.Open(dir, key)
 	if err != nil {
 		return nil, withHint(err, ExitFailure, "pass a writable directory with --to DIR")
 	}

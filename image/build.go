@@ -1165,3 +1165,30 @@ func primaryGID(passwd []byte, name string, uid int) int {
 	}
 	return uid
 }
+
+// CacheDir is where the builder keeps downloads, layers and programs.
+func (b *Builder) CacheDir() string { return b.opts.CacheDir }
+
+// Fetch pins the recipe's packages, resolving when its lock is missing or
+// stale as Build does, and returns the verified .deb of each by package
+// name, without building an image: for callers that need a package's
+// files on the host (berth's toolbox).
+func (b *Builder) Fetch(ctx context.Context, r Recipe) (*Lock, map[string]string, error) {
+	if err := r.Validate(); err != nil {
+		return nil, nil, err
+	}
+	b.current = r.Name
+	lock, err := b.lockFor(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	paths := map[string]string{}
+	for _, p := range lock.Packages {
+		fp, err := b.fetchVerified(ctx, p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("fetching %s: %w", r.Name, err)
+		}
+		paths[p.Name] = fp
+	}
+	return lock, paths, nil
+}

@@ -251,3 +251,16 @@ type Engine interface {
 
 	Close() error
 }
+
+// HostPIDer is the capability of an engine whose containers run on this
+// machine: it reports the host PID of a running container's first
+// process, through which berth reaches the container's namespaces (to
+// bring its toolbox into an image that has no shell). An engine across a
+// network does not implement it, or answers ErrNoHostPID.
+type HostPIDer interface {
+	HostPID(ctx context.Context, nameOrID string) (int, error)
+}
+
+// ErrNoHostPID says that the engine's containers do not run on this
+// machine, so their processes cannot be reached from here.
+var ErrNoHostPID = errors.New("the engine's containers do not run on this machine")

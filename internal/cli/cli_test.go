@@ -117,6 +117,12 @@ func params(dir string) testscript.Params {
 			if h := os.Getenv("DOCKER_HOST"); h != "" {
 				env.Setenv("DOCKER_HOST", h)
 			}
+			// berth's download cache (Debian packages, the toolbox) is
+			// the host's, content-addressed and checked on every use: a
+			// script that needs a package fetches it once per machine.
+			if d, err := os.UserCacheDir(); err == nil {
+				env.Setenv("XDG_CACHE_HOME", d)
+			}
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {

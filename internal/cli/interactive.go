@@ -19,7 +19,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/voidnxlabs/berth/config"
+	"github.com/voidnxlabs/berth/image"
 	"github.com/voidnxlabs/berth/runtime"
+	"github.com/voidnxlabs/berth/toolbox"
 )
 
 func init() {
@@ -78,6 +80,7 @@ type execOptions struct {
 	user        string
 	env         []string
 	shell       string
+	toolbox     bool
 }
 
 func newExecCmd(g *globals) *cobra.Command {
@@ -95,6 +98,9 @@ stdout and stderr stay apart.
 
 Flags go before NAME: everything after NAME is the command, so
 'berth exec ml-ollama ls -la' needs no --.
+
+When the image lacks the command (ls, ping, sh …) and berth's toolbox
+has it, the toolbox's is run, as 'berth enter' explains.
 
 berth's own failures (unknown NAME, a stopped container) print
 'berth: error:' and exit 1.`,
@@ -123,39 +129,63 @@ berth's own failures (unknown NAME, a stopped container) print
 	cmd.Flags().BoolVarP(&o.tty, "tty", "t", false, "give the command a terminal")
 	cmd.Flags().StringVarP(&o.user, "user", "u", "", "user[:group] to run as (default: the container's)")
 	cmd.Flags().StringArrayVarP(&o.env, "env", "e", nil, "set KEY=VALUE in the command's environment (repeatable)")
+	cmd.Flags().BoolVar(&o.toolbox, "toolbox", false, "bring berth's toolbox (BusyBox) even when the image has the command")
 	return cmd
 }
 
 func newEnterCmd(g *globals) *cobra.Command {
 	var o execOptions
 	cmd := &cobra.Command{
-		Use:   "enter NAME",
-		Short: "Open an interactive shell in a running container",
+		Use:   "enter NAME [CMD [ARG...]]",
+		Short: "Open a shell in a running container, with berth's toolbox where the image has none",
 		Long: `enter opens a shell in the running container NAME (a container, ml-ollama,
-or a service, ml/ollama) on a real terminal: berth's terminal is put in
-raw mode, and window size changes follow into the container. The shell
-is bash when the container has it, else sh (or --shell). The shell's exit
-code becomes berth's.
+or a service, ml/ollama). On a terminal the session is a real one:
+berth's terminal is put in raw mode, and window size changes follow into
+the container. The shell is bash when the container has it, else sh (or
+--shell). The shell's exit code becomes berth's.
 
-enter needs a terminal on standard input; to feed commands from a pipe,
-use 'berth exec -i NAME -- sh'.`,
+Without a terminal the shell reads its commands from standard input, so
+'echo "ls -la /dev" | berth enter ml-ollama' works, and the seed's
+aliases (ml-ollama-enter) work in scripts. A command after NAME runs
+instead of a shell: 'berth enter ml-ollama ping -c1 192.168.200.10'.
+
+When the image has no shell, or not the program asked for, berth brings
+its toolbox: a static BusyBox from Debian's busybox-static (pinned like
+every package of berth's images), mounted read-only into the container
+under /dev/.berth-toolbox-* for the session only, with its programs at
+the end of PATH. enter says so on stderr. The first use resolves and
+fetches it; its lock is the machine's, in berth's cache
+(~/.cache/berth/locks/toolbox.lock.json). --toolbox brings it along even
+when the image has a shell, for the tools the image lacks (ping, ps, vi,
+wget …). The toolbox needs root and an engine on this machine.`,
 		Example: `  berth enter ml-ollama
   berth enter dev/postgres --user postgres
-  berth enter dev-ml --shell /usr/bin/zsh`,
-		Args:              cobra.ExactArgs(1),
+  berth enter dev-ml --shell /usr/bin/zsh
+  berth enter ml-ollama ls -la /dev
+  echo 'ping -c1 192.168.200.10' | berth enter ml-ollama
+  berth enter --toolbox dev-postgres`,
+		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: completeFirstTarget(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !isTerminal(g.stdin) {
-				return withHint(errors.New("enter needs a terminal on standard input"), ExitFailure,
-					fmt.Sprintf("to run commands from a pipe: berth exec -i %s -- sh", args[0]))
+			name, argv := args[0], args[1:]
+			if len(argv) > 0 && argv[0] == "--" {
+				argv = argv[1:]
 			}
-			o.interactive, o.tty = true, true
-			return g.execIn(args[0], nil, o)
+			if len(argv) == 0 {
+				argv = nil
+			}
+			// Input is always the session's: typed on a terminal, else
+			// read from the pipe.
+			o.interactive, o.tty = true, isTerminal(g.stdin)
+			return g.execIn(name, argv, o)
 		},
 	}
+	// Everything after NAME is the command's, flags included.
+	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().StringVarP(&o.user, "user", "u", "", "user[:group] to run the shell as (default: the container's)")
 	cmd.Flags().StringVar(&o.shell, "shell", "", "shell to run (default: bash if the container has it, else sh)")
 	cmd.Flags().StringArrayVarP(&o.env, "env", "e", nil, "set KEY=VALUE in the shell's environment (repeatable)")
+	cmd.Flags().BoolVar(&o.toolbox, "toolbox", false, "bring berth's toolbox (BusyBox) even when the image has a shell")
 	return cmd
 }
 
@@ -190,12 +220,17 @@ func (g *globals) execIn(name string, argv []string, o execOptions) error {
 		return err
 	}
 	env := slices.Clone(o.env)
-	if argv == nil {
-		shell, err := g.pickShell(e, ctr, o)
-		if err != nil {
-			return err
-		}
-		argv = []string{shell}
+	sess, err := toolbox.Open(g.ctx, e, toolbox.Request{Container: ctr, Cmd: argv, Shell: o.shell, User: o.user, Force: o.toolbox}, g.toolbox())
+	if err != nil {
+		return g.toolboxError(err, ctr, o)
+	}
+	defer sess.Close()
+	if sess.Used {
+		fmt.Fprintf(g.stderr, "berth: %s; using berth's toolbox (BusyBox, Debian busybox-static %s) at %s, read-only, for this session\n", sess.Reason, sess.Version, sess.Mount)
+	}
+	argv = sess.Cmd
+	if !hasEnv(env, "PATH") {
+		env = append(env, sess.Env...)
 	}
 	if o.tty && !hasEnv(env, "TERM") {
 		t := g.getenv("TERM")
@@ -241,28 +276,31 @@ func hasEnv(env []string, key string) bool {
 	return false
 }
 
-// pickShell returns --shell, else bash when the container can run it,
-// else sh. Each probe is one short exec that exits 0 only when the shell
-// starts.
-func (g *globals) pickShell(e runtime.Engine, ctr string, o execOptions) (string, error) {
-	if o.shell != "" {
-		return o.shell, nil
-	}
-	for _, sh := range []string{"bash", "sh"} {
-		code, err := e.Exec(g.ctx, ctr, runtime.ExecOptions{Cmd: []string{sh, "-c", "exit 0"}, User: o.user})
+// toolbox returns where berth's toolbox comes from: busybox-static from
+// the built-in recipe, through the image builder's Debian index and
+// download cache. Its lock is the machine's (in the cache's locks/), not
+// a project's: the toolbox belongs to no config, and one pin serves every
+// project on the machine.
+func (g *globals) toolbox() toolbox.Provider {
+	return func(ctx context.Context) (*toolbox.Box, error) {
+		b, err := image.NewBuilder(image.Options{})
 		if err != nil {
-			return "", g.engineError(err)
+			return nil, err
 		}
-		if code == 0 {
-			return sh, nil
+		return toolbox.FromBuilder(b, image.Builtin()[toolbox.RecipeName])(ctx)
+	}
+}
+
+func (g *globals) toolboxError(err error, ctr string, o execOptions) error {
+	if errors.Is(err, toolbox.ErrNoShell) || errors.Is(err, runtime.ErrNoHostPID) {
+		hint := fmt.Sprintf("run a program of the image directly: berth exec -it %s -- PROGRAM", ctr)
+		if o.user != "" {
+			// An unknown user fails every probe the same way.
+			hint = fmt.Sprintf("check that user %q exists in %s, or run a program directly: berth exec -it %s -- PROGRAM", o.user, ctr, ctr)
 		}
+		return withHint(err, ExitFailure, hint)
 	}
-	hint := fmt.Sprintf("run a program of the image directly: berth exec -it %s -- PROGRAM", ctr)
-	if o.user != "" {
-		// An unknown user fails every probe the same way.
-		hint = fmt.Sprintf("check that user %q exists in %s, or run a program directly: berth exec -it %s -- PROGRAM", o.user, ctr, ctr)
-	}
-	return "", withHint(fmt.Errorf("container %s has neither bash nor sh", ctr), ExitFailure, hint)
+	return g.engineError(err)
 }
 
 // terminal is the local terminal during an interactive exec: in raw mode

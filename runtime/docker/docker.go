@@ -563,3 +563,22 @@ func (e *Engine) Logs(ctx context.Context, ctr string, opts runtime.LogOptions, 
 	}
 	return nil
 }
+
+var _ runtime.HostPIDer = (*Engine)(nil)
+
+// HostPID reports the host PID of a running container's first process. A
+// daemon reached over TCP or SSH runs its containers elsewhere, so only a
+// daemon on a local socket answers.
+func (e *Engine) HostPID(ctx context.Context, nameOrID string) (int, error) {
+	if !strings.HasPrefix(e.c.DaemonHost(), "unix://") {
+		return 0, fmt.Errorf("container %q: %w (DOCKER_HOST=%s)", nameOrID, runtime.ErrNoHostPID, e.c.DaemonHost())
+	}
+	res, err := e.c.ContainerInspect(ctx, nameOrID, client.ContainerInspectOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("inspecting container %q: %w", nameOrID, mapErr(err))
+	}
+	if res.Container.State == nil || res.Container.State.Pid <= 0 {
+		return 0, fmt.Errorf("container %q: %w: not running", nameOrID, runtime.ErrConflict)
+	}
+	return res.Container.State.Pid, nil
+}

@@ -335,3 +335,28 @@ func (e *Engine) Logs(ctx context.Context, ctr string, opts runtime.LogOptions, 
 		}
 	}
 }
+
+var _ runtime.HostPIDer = (*Engine)(nil)
+
+// HostPID reports the PID of the machine's payload (its first process
+// inside the machine), the one nsenter joins for Exec.
+func (e *Engine) HostPID(ctx context.Context, ctr string) (int, error) {
+	m, err := e.machine(ctr)
+	if err != nil {
+		return 0, fmt.Errorf("container %q: %w", ctr, err)
+	}
+	if !e.alive(m) {
+		return 0, fmt.Errorf("container %q: %w: not running", ctr, runtime.ErrConflict)
+	}
+	pid, err := e.leader(m)
+	for deadline := time.Now().Add(5 * time.Second); err != nil && e.alive(m) && time.Now().Before(deadline); {
+		if serr := sleep(ctx, 20*time.Millisecond); serr != nil {
+			return 0, serr
+		}
+		pid, err = e.leader(m)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("container %q: %w", ctr, err)
+	}
+	return pid, nil
+}

@@ -366,6 +366,7 @@ type inspectJSON struct {
 	State     struct {
 		Status    string `json:"Status"`
 		ExitCode  int    `json:"ExitCode"`
+		Pid       int    `json:"Pid"`
 		StartedAt string `json:"StartedAt"`
 		Health    *struct {
 			Status string `json:"Status"`
@@ -587,4 +588,19 @@ func (e *Engine) RemoveContainer(ctx context.Context, nameOrID string) error {
 		}
 	}
 	return nil
+}
+
+var _ runtime.HostPIDer = (*Engine)(nil)
+
+// HostPID reports the host PID of a running container's first process;
+// Podman's socket is always on this machine.
+func (e *Engine) HostPID(ctx context.Context, nameOrID string) (int, error) {
+	var in inspectJSON
+	if err := e.do(ctx, http.MethodGet, "/containers/"+url.PathEscape(nameOrID)+"/json", nil, nil, &in); err != nil {
+		return 0, fmt.Errorf("inspecting container %q: %w", nameOrID, err)
+	}
+	if in.State.Pid <= 0 {
+		return 0, fmt.Errorf("container %q: %w: not running", nameOrID, runtime.ErrConflict)
+	}
+	return in.State.Pid, nil
 }

@@ -25,6 +25,9 @@ type ExportOptions struct {
 	// host (berth runs it without a GPU); docker compose would refuse to
 	// start it, so no reservation is written.
 	OmitGPU func(container string) bool
+	// Only, when not nil, limits the file to these containers and what
+	// they depend on (compose refuses a depends_on on a missing service).
+	Only map[string]bool
 }
 
 // Exported is a compose file for the kits.
@@ -131,6 +134,25 @@ type cNetwork struct {
 // reads back, and said in Notes.
 func Export(cfg *config.Config, st *desired.State, opts ExportOptions) (*Exported, error) {
 	out := &Exported{}
+	if opts.Only != nil {
+		keep := map[string]bool{}
+		var add func(name string)
+		add = func(name string) {
+			if keep[name] {
+				return
+			}
+			keep[name] = true
+			if c := st.Container(name); c != nil {
+				for _, d := range c.DependsOn {
+					add(d.Name)
+				}
+			}
+		}
+		for name := range opts.Only {
+			add(name)
+		}
+		st = st.Only(keep)
+	}
 	f := cFile{Name: st.Project, Services: map[string]*cService{}, Networks: map[string]*cNetwork{}}
 	kitOfNet := map[string]string{}
 	for _, n := range st.Networks {

@@ -132,6 +132,7 @@ func Import(ctx context.Context, opts ImportOptions) (*Result, error) {
 		return nil, err
 	}
 	im.existing = existing
+	im.topLevel()
 	im.plan()
 	doc := im.build()
 	out, err := im.merge(doc)
@@ -180,7 +181,10 @@ func sortNotes(ns []Note) {
 		if a.Line != b.Line {
 			return a.Line < b.Line
 		}
-		return a.Column < b.Column
+		if a.Column != b.Column {
+			return a.Column < b.Column
+		}
+		return ns[i].Field+ns[i].Msg < ns[j].Field+ns[j].Msg
 	})
 }
 
@@ -333,6 +337,23 @@ func berthName(s string) string {
 
 func (im *importer) note(svc, field string, refused bool, msg, hint string, path ...string) {
 	im.notes = append(im.notes, Note{Pos: im.pos.at(path...), Service: svc, Field: field, Refused: refused, Msg: msg, Hint: hint})
+}
+
+// topLevel reports the top-level sections berth has no place for.
+func (im *importer) topLevel() {
+	p := im.proj
+	for _, name := range sortedKeys(p.Secrets) {
+		im.note("", "secrets."+name, true, whyNoSecret, "", "secrets", name)
+	}
+	for _, name := range sortedKeys(p.Configs) {
+		im.note("", "configs."+name, true, "configs are not supported", "write the content to a file and bind mount it read-only", "configs", name)
+	}
+	for _, name := range sortedKeys(p.Models) {
+		im.note("", "models."+name, true, "Docker Model Runner models are not supported", "use the ml kit's ollama or vllm", "models", name)
+	}
+	for _, name := range sortedKeys(p.Jobs) {
+		im.note("", "jobs."+name, true, "jobs are not supported", "berth runs long-lived services only", "jobs", name)
+	}
 }
 
 // plan decides kits, names and networks before any option is written.
@@ -727,7 +748,7 @@ func (im *importer) service(sp *svcPlan) (*yaml.Node, string) {
 	sc := sp.cfg
 	n := sp.compose
 	m := mapping()
-	at := im.pos.at("services", n)
+	at := im.pos.first("services", n)
 	head := []string{fmt.Sprintf("# services.%s (%s)", n, at)}
 	noteCount := len(im.notes)
 
@@ -740,7 +761,7 @@ func (im *importer) service(sp *svcPlan) (*yaml.Node, string) {
 			image = im.proj.Name + "-" + n
 		}
 		im.note(n, "services."+n+".build", true, fmt.Sprintf("berth does not build it; it runs the image %s", image),
-			"build the image first (docker build -t "+image+" …, or a recipe for berth image build)", "services", n, "build")
+			"build the image first: docker build -t "+image+", or a recipe for berth image build", "services", n, "build")
 	}
 	if image != "" {
 		set(m, "image", str(image), "")
@@ -804,7 +825,9 @@ func (im *importer) service(sp *svcPlan) (*yaml.Node, string) {
 			}
 		}
 	}
-	for _, nt := range im.notes[noteCount:] {
+	mine := append([]Note(nil), im.notes[noteCount:]...)
+	sortNotes(mine)
+	for _, nt := range mine {
 		kind := "note"
 		if nt.Refused {
 			kind = "not imported"

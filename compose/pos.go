@@ -78,6 +78,18 @@ func (p *positions) at(path ...string) config.Pos {
 	return best
 }
 
+// first returns where path is first written, in file order: where a
+// service is defined rather than where a later file overrides it.
+func (p *positions) first(path ...string) config.Pos {
+	for i := range p.files {
+		f := &p.files[i]
+		if pos, depth := p.find(f, f.root, path, 0); depth == len(path) {
+			return pos
+		}
+	}
+	return p.at(path...)
+}
+
 // find walks path from n; it returns the position of the last key found
 // and how many keys were.
 func (p *positions) find(f *rawFile, n *yaml.Node, path []string, guard int) (config.Pos, int) {

@@ -95,4 +95,3 @@ func stripOptions(ds []desired.DataPath) []desired.DataPath {
 	}
 	return out
 }
-

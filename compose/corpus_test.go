@@ -1,0 +1,85 @@
+package compose_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/voidnxlabs/berth/compose"
+)
+
+// TestCorpus imports each compose project under testdata (written in the
+// shapes real projects publish), checks that the result validates and
+// compiles, and compares the written berth.yaml, the notes and the
+// offline plan with the goldens. BERTH_UPDATE=1 rewrites the goldens.
+func TestCorpus(t *testing.T) {
+	cases, err := filepath.Glob("testdata/*/args")
+	if err != nil || len(cases) == 0 {
+		t.Fatalf("no cases: %v", err)
+	}
+	for _, argsFile := range cases {
+		dir := filepath.Dir(argsFile)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			abs, _ := filepath.Abs(dir)
+			opts := caseOptions(t, abs)
+			opts.Config = filepath.Join(t.TempDir(), "berth.yaml")
+			res, err := compose.Import(t.Context(), opts)
+			if err != nil {
+				if res != nil {
+					t.Logf("written:\n%s", res.YAML)
+				}
+				t.Fatal(err)
+			}
+			clean := func(s string) string { return strings.ReplaceAll(s, abs, "$DIR") }
+			var notes strings.Builder
+			for _, n := range res.Notes {
+				notes.WriteString(n.String() + "\n")
+			}
+			golden(t, filepath.Join(dir, "berth.yaml.golden"), clean(string(res.YAML)))
+			golden(t, filepath.Join(dir, "notes.golden"), clean(notes.String()))
+			golden(t, filepath.Join(dir, "plan.golden"), clean(res.State.String()))
+		})
+	}
+}
+
+// caseOptions reads a case's args: compose files, then --kit and
+// --profile flags.
+func caseOptions(t *testing.T, dir string) compose.ImportOptions {
+	data, err := os.ReadFile(filepath.Join(dir, "args"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := compose.ImportOptions{Dir: dir, Environ: []string{}}
+	f := strings.Fields(string(data))
+	for i := 0; i < len(f); i++ {
+		switch f[i] {
+		case "--kit":
+			i++
+			opts.Kit = f[i]
+		case "--profile":
+			i++
+			opts.Profiles = append(opts.Profiles, f[i])
+		default:
+			opts.Files = append(opts.Files, f[i])
+		}
+	}
+	return opts
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if os.Getenv("BERTH_UPDATE") != "" {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (BERTH_UPDATE=1 writes it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs (BERTH_UPDATE=1 rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}

@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/voidnxlabs/berth/compose"
+	"github.com/voidnxlabs/berth/config"
+	"github.com/voidnxlabs/berth/gpu"
+)
+
+func init() {
+	register(newImportCmd)
+	register(newExportCmd)
+}
+
+func newImportCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "import",
+		Short: "Turn other tools' files into berth.yaml",
+	}
+	cmd.AddCommand(newImportComposeCmd(g))
+	return cmd
+}
+
+func newImportComposeCmd(g *globals) *cobra.Command {
+	var opts compose.ImportOptions
+	var output string
+	cmd := &cobra.Command{
+		Use:   "compose FILE...",
+		Short: "Add the services of compose files to berth.yaml",
+		Long: `import compose reads compose files with the Compose Specification's own
+loader (interpolation, .env, env_file, extends, profiles; several files
+merge in order, as with docker compose -f a -f b) and adds their services
+to berth.yaml: a kit per compose network (the default network's kit is
+--kit, else the compose project name), with the subnet, static addresses,
+ports, environment, mounts, named volumes, GPU reservations, health checks,
+dependencies, limits, labels and restart policies mapped, and comments
+saying where each came from.
+
+Every field it cannot map is reported on stderr with its file:line and a
+hint, and written as a comment above the service; docs/compose.md lists
+every compose field and what becomes of it. The result is checked as
+berth validate and berth plan --offline would; nothing is written when it
+does not validate.
+
+It writes -f FILE, else $BERTH_CONFIG, else berth.yaml here, adding to a
+file that exists; -o - prints the whole config instead.`,
+		Example: `  berth import compose docker-compose.yaml && berth up
+  berth import compose compose.yaml compose.gpu.yaml --kit ai --profile gpu
+  berth import compose compose.yaml --env-file prod.env -o -`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Files = args
+			opts.Environ = os.Environ()
+			opts.Getenv = g.getenv
+			target := config.InitFile(config.LoadOptions{File: g.configFile, Getenv: g.getenv})
+			if output != "" && output != "-" {
+				target = output
+			}
+			opts.Config = target
+			res, err := compose.Import(g.ctx, opts)
+			if res != nil {
+				for _, n := range res.Notes {
+					fmt.Fprintf(g.stderr, "berth: %s\n", n)
+				}
+			}
+			if err != nil {
+				if errors.Is(err, compose.ErrInvalid) {
+					var ces config.Errors
+					if errors.As(err, &ces) {
+						for _, e := range ces {
+							fmt.Fprintf(g.stderr, "berth: error: %s\n", e)
+							if e.Hint != "" {
+								fmt.Fprintf(g.stderr, "berth: hint: %s\n", e.Hint)
+							}
+						}
+						fmt.Fprintf(g.stderr, "berth: the imported config does not validate; nothing was written (see it with -o -)\n")
+						return exitCode(ExitChanges)
+					}
+				}
+				return withHint(err, ExitFailure, "check the compose files with 'docker compose config'")
+			}
+			if output == "-" {
+				_, err := g.stdout.Write(res.YAML)
+				return err
+			}
+			if err := writeConfig(target, res.YAML); err != nil {
+				return err
+			}
+			refused := 0
+			for _, n := range res.Notes {
+				if n.Refused {
+					refused++
+				}
+			}
+			fmt.Fprintf(g.stderr, "berth: wrote %d services to %s (%d fields not imported); next: berth plan --offline\n", len(res.Services), target, refused)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Kit, "kit", "", "kit of the compose default network (default: the compose project name)")
+	f.StringArrayVar(&opts.EnvFiles, "env-file", nil, "file of variables for interpolation, as docker compose --env-file (default: .env next to the first file)")
+	f.StringArrayVar(&opts.Profiles, "profile", nil, "enable the services of this compose profile ('*': all); others are written with enable: false")
+	f.StringVarP(&output, "output", "o", "", "write this file instead of the config, or - for stdout")
+	return cmd
+}
+
+// writeConfig replaces path with data atomically.
+func writeConfig(path string, data []byte) error {
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+func newExportCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write the kits in other tools' formats",
+	}
+	cmd.AddCommand(newExportComposeCmd(g))
+	return cmd
+}
+
+func newExportComposeCmd(g *globals) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "compose [TARGET...]",
+		Short: "Write a compose file for the kits",
+		Long: `export compose writes a compose file that docker compose runs to the same
+containers as berth up: the same names, images, commands and environment,
+one network per kit with its subnet and gateway, the same static
+addresses, published ports, mounts, limits, GPU reservations and exec
+health checks. Generated secrets are written to env files in the state
+directory (mode 0600) and named in env_file, never in the compose file.
+
+What compose cannot say is kept in each service's x-berth field (berth's
+host-side health checks, optional GPUs) and listed on stderr; berth import
+compose reads it back, so import(export(config)) gives the same desired
+state. With TARGETs, only those services and what they depend on.`,
+		Example: `  berth export compose > compose.yaml && docker compose -f compose.yaml config
+  berth export compose ml -o ml.compose.yaml`,
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.loadProject(args)
+			if err != nil {
+				return err
+			}
+			opts := compose.ExportOptions{SecretsDir: filepath.Join(p.sd.Path(), "compose-secrets"), OmitGPU: g.gpuSkipped(p)}
+			if p.targets != nil {
+				opts.Only = map[string]bool{}
+				for _, t := range p.targets {
+					opts.Only[t] = true
+				}
+			}
+			ex, err := compose.Export(p.cfg, p.st, opts)
+			if err != nil {
+				return err
+			}
+			for _, n := range ex.Notes {
+				fmt.Fprintf(g.stderr, "berth: note: %s\n", n)
+			}
+			if output == "" || output == "-" {
+				_, err := g.stdout.Write(ex.YAML)
+				return err
+			}
+			return writeConfig(output, ex.YAML)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "-", "file to write, or - for stdout")
+	return cmd
+}
+
+// gpuSkipped says which optional GPU requests get nothing on this host,
+// when the engine answers; without it no request is left out.
+func (g *globals) gpuSkipped(p *project) func(string) bool {
+	e, err := g.engine(p.cfg)
+	if err != nil {
+		return nil
+	}
+	defer e.Close()
+	info, err := e.Info(g.ctx)
+	if err != nil {
+		return nil
+	}
+	inv, err := gpu.Detect(g.ctx, gpu.LocalHost())
+	if err != nil {
+		return nil
+	}
+	skip := map[string]bool{}
+	for _, c := range p.st.Containers {
+		if c.GPU != nil && c.GPU.Optional {
+			if a, err := gpu.Resolve(*c.GPU, inv, info); err == nil && a.Skipped != "" {
+				skip[c.Spec.Name] = true
+			}
+		}
+	}
+	return func(name string) bool { return skip[name] }
+}

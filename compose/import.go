@@ -875,7 +875,7 @@ func (im *importer) ports(sp *svcPlan, m *yaml.Node) {
 		}
 	}
 	var publish []*yaml.Node
-	anyAddr := false
+	anyAddr, exposed := false, false
 	for _, p := range sp.cfg.Ports {
 		if p.Protocol != "" && p.Protocol != "tcp" {
 			im.note(n, "services."+n+".ports", true, fmt.Sprintf("%d/%s: berth publishes TCP only", p.Target, p.Protocol), "reach the service at its kit address instead", "services", n, "ports")
@@ -903,6 +903,7 @@ func (im *importer) ports(sp *svcPlan, m *yaml.Node) {
 			continue
 		default:
 			entry = p.HostIP + ":" + entry
+			exposed = exposed || !a.IsLoopback()
 		}
 		publish = append(publish, str(entry))
 	}
@@ -937,6 +938,10 @@ func (im *importer) ports(sp *svcPlan, m *yaml.Node) {
 	}
 	if len(publish) > 0 {
 		set(m, "publish", seq(true, publish...), "")
+	}
+	if exposed {
+		// The compose file names the address itself: it means it.
+		set(m, "publishExposed", boolNode(true), "# the compose file publishes on an address other machines reach")
 	}
 }
 

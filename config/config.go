@@ -23,10 +23,12 @@ const DefaultFile = "berth.yaml"
 
 // Config is a loaded, validated berth.yaml.
 type Config struct {
-	File           string
-	Project        string
-	Runtime        string
-	PublishAddress netip.Addr
+	File    string
+	Project string
+	// ContainerPrefix starts every container name (containerPrefix).
+	ContainerPrefix string
+	Runtime         string
+	PublishAddress  netip.Addr
 	// PublishAddressPos is where publishAddress was set; zero for the
 	// default.
 	PublishAddressPos Pos

@@ -268,3 +268,30 @@ func write(t *testing.T, p string) {
 		t.Fatal(err)
 	}
 }
+
+// TestContainerPrefix: the prefix starts every container name, targets
+// take the prefixed names, and a bad prefix is an error at its position.
+func TestContainerPrefix(t *testing.T) {
+	cfg, err := parse(t, "containerPrefix: t1-\nml:\n  network: {subnet: 10.233.1.0/24}\n  ollama: {gpu: none}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range cfg.Enabled() {
+		names = append(names, s.Container)
+	}
+	if len(names) == 0 || !strings.HasPrefix(names[0], "t1-ml-") {
+		t.Fatalf("container names %v lack the prefix", names)
+	}
+	found := false
+	for _, n := range cfg.TargetNames() {
+		found = found || n == "t1-ml-ollama"
+	}
+	if !found {
+		t.Errorf("t1-ml-ollama is not a target: %v", cfg.TargetNames())
+	}
+	_, err = parse(t, "containerPrefix: Bad_\n", nil)
+	if err == nil || !strings.Contains(err.Error(), "berth.yaml:1:18") || !strings.Contains(err.Error(), `invalid containerPrefix "Bad_"`) {
+		t.Errorf("bad prefix: %v", err)
+	}
+}

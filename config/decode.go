@@ -116,6 +116,14 @@ func (d *decoder) config(root *yaml.Node, defaultProject string) *Config {
 			if b, ok := d.bool(v, "publishExposed"); ok {
 				cfg.PublishExposed = b
 			}
+		case "containerPrefix":
+			if s, ok := d.str(v, "containerPrefix"); ok {
+				if s != "" && !nameRE.MatchString(s+"x") {
+					d.fail(v, "containerPrefix", "lowercase letters, digits and '-', starting with a letter", "invalid containerPrefix %q", s)
+				} else {
+					cfg.ContainerPrefix = s
+				}
+			}
 		case "volumesPath":
 			if p, ok := d.absPath(v, "volumesPath"); ok {
 				cfg.VolumesPath = p
@@ -161,6 +169,7 @@ func (d *decoder) config(root *yaml.Node, defaultProject string) *Config {
 	// wherever in the file they were set.
 	for _, k := range cfg.Kits {
 		for _, s := range k.Services {
+			s.Container = cfg.ContainerPrefix + s.Container
 			for i, m := range s.Mounts {
 				if m.Volume != "" {
 					s.Mounts[i].Source = path.Join(cfg.VolumesPath, cfg.Project, m.Volume)

@@ -22,7 +22,7 @@ type Option struct {
 }
 
 // Reserved top-level keys; every other top-level key is a kit.
-var reservedKeys = []string{"project", "runtime", "stacks", "images", "publishAddress", "publishExposed", "volumesPath"}
+var reservedKeys = []string{"project", "runtime", "stacks", "images", "publishAddress", "publishExposed", "volumesPath", "containerPrefix"}
 
 var globalOptions = []Option{
 	{Path: "project", Type: "name", Description: "owner label on every object berth creates; default: the config directory's name", Example: "kernelcore"},
@@ -34,6 +34,8 @@ var globalOptions = []Option{
 		Description: "acknowledge that ports published on an address other than loopback (publishAddress or a publish entry) are reachable from other machines", Example: "true"},
 	{Path: "volumesPath", Type: "path", Default: DefaultVolumesPath,
 		Description: "where named volumes live: <volumesPath>/<project>/<name>; kept on down, removed only by 'berth volume rm NAME'", Example: "/srv/berth-volumes"},
+	{Path: "containerPrefix", Type: "string", Default: "",
+		Description: "put before every container name (ml-ollama becomes <prefix>ml-ollama), so that two projects with the same kits can run on one engine; targets and aliases use the prefixed names", Example: "test-"},
 	{Path: "stacks.<name>", Type: "list", Description: "a named selection of services (kit/service), used as a TARGET", Example: "[ml/ollama, dev/chat-ui]"},
 	{Path: "images.<name>", Type: "recipe", Description: "an image recipe built by 'berth image build' (see docs/images.md)", Example: "{suite: bookworm, packages: [redis-server]}"},
 }

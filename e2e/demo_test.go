@@ -3,8 +3,11 @@
 // berth command on Docker, and each acceptance check of the stack through
 // the command or the proxy's published loopback ports.
 //
-// The containers have the catalog's names (ml-ollama, dev-postgres, …),
-// so the test cannot run while the demo itself runs on the same engine.
+// The test's containers carry a prefix of their own (containerPrefix:
+// e2e<random>-ml-ollama, …), its networks the subnets 10.217.1.0/24 and
+// 10.217.2.0/24 (used by no other test and not by the demo), its ports
+// are free loopback ports and its state a temporary directory: it runs
+// beside the demo (`make demo` then `make test`) without touching it.
 package e2e
 
 import (
@@ -46,7 +49,11 @@ type stack struct {
 	https    int
 	images   map[string]string
 	repoRoot string
+	prefix   string // containerPrefix: every container name starts with it
 }
+
+// name is the test's container of a catalog service: ml-ollama → e2e…-ml-ollama.
+func (s *stack) name(catalog string) string { return s.prefix + catalog }
 
 func repoRoot(t *testing.T) string {
 	_, file, _, _ := runtime.Caller(0)
@@ -94,6 +101,7 @@ func freePort(t *testing.T) int {
 }
 
 const configTemplate = `project: {{project}}
+containerPrefix: {{project}}-
 runtime: docker
 ml:
   network: { subnet: 10.217.1.0/24, host: 10.217.1.10 }
@@ -134,6 +142,7 @@ func newStack(t *testing.T, images map[string]string) *stack {
 	s.config = filepath.Join(s.dir, "berth.yaml")
 	id := make([]byte, 3)
 	rand.Read(id)
+	s.prefix = "e2e" + hex.EncodeToString(id) + "-"
 	repl := []string{"{{project}}", "e2e" + hex.EncodeToString(id), "{{data}}", filepath.Join(s.dir, "data"),
 		"{{http}}", strconv.Itoa(s.http), "{{https}}", strconv.Itoa(s.https)}
 	for n, ref := range images {
@@ -221,11 +230,6 @@ func TestDemoStack(t *testing.T) {
 		t.Skip("needs root: data paths are made with the services' owners")
 	}
 	eng := testenv.Docker(t)
-	for _, n := range []string{"ml-ollama", "ml-jupyter", "dev-postgres", "dev-proxy", "dev-code-server"} {
-		if _, err := eng.InspectContainer(t.Context(), n); err == nil {
-			t.Fatalf("a container %s exists (is the demo running?): stop it with 'berth -f examples/demo.yaml down'", n)
-		}
-	}
 	s := newStack(t, buildImages(t, eng, "ollama", "python-ml", "postgres-dev", "caddy", "code-server"))
 	s.up()
 
@@ -376,11 +380,11 @@ func reloadWithExtraRoute(s *stack) {
 	}
 	var up string
 	for _, r := range routes {
-		if r.Container == "ml-ollama" {
+		if r.Container == s.name("ml-ollama") {
 			up = r.Upstream
 		}
 	}
-	routes = append(routes, proxy.Route{Kit: "e2e", Service: "extra", Container: "ml-ollama", Host: "extra.e2e.localhost", Path: "/e2e/extra/", Upstream: up})
+	routes = append(routes, proxy.Route{Kit: "e2e", Service: "extra", Container: s.name("ml-ollama"), Host: "extra.e2e.localhost", Path: "/e2e/extra/", Upstream: up})
 	cfg, err := proxy.Config(routes, uint16(s.http), uint16(s.https))
 	if err != nil {
 		s.t.Fatal(err)
@@ -510,6 +514,7 @@ func testSecrets(s *stack, eng brt.Engine) {
 	var shown strings.Builder
 	shown.WriteString(planOut + planErr + offline + status)
 	for _, c := range []string{"ml-ollama", "ml-jupyter", "dev-postgres", "dev-proxy", "dev-code-server"} {
+		c = s.name(c)
 		oc, err := eng.InspectContainer(s.t.Context(), c)
 		if err != nil {
 			s.t.Fatal(err)
@@ -595,13 +600,14 @@ func testErrors(s *stack) {
 	os.WriteFile(matches[0], good, 0o600)
 
 	// A stopped service.
-	s.must("stop", "dev-postgres")
-	s.fails([]string{"dev-postgres is exited", "berth start dev-postgres"}, "psql", "--", "-c", "select 1")
-	s.must("start", "dev-postgres")
+	pg := s.name("dev-postgres")
+	s.must("stop", pg)
+	s.fails([]string{pg + " is exited", "berth start " + pg}, "psql", "--", "-c", "select 1")
+	s.must("start", pg)
 
 	// A service whose container is gone.
 	s.must("down", "dev/postgres")
-	s.fails([]string{"dev-postgres does not exist", "berth up dev/postgres"}, "psql")
+	s.fails([]string{pg + " does not exist", "berth up dev/postgres"}, "psql")
 	s.must("up", "dev/postgres", "--wait")
 
 	// A model that is not there, a helper whose service is disabled.

@@ -2,7 +2,7 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: build demo test test-unit test-restart fuzz setup-ci vet
+.PHONY: build demo test test-fresh test-unit test-restart fuzz setup-ci vet
 
 build:
 	$(GO) build -o bin/berth ./cmd/berth
@@ -24,6 +24,13 @@ test: setup-ci
 # engine tests running at the same time.
 test-restart:
 	BERTH_TEST_DOCKERD_RESTART=1 $(GO) test -count=1 -run '^TestDockerdRestart$$' ./internal/cli
+
+# The README's order on a brand-new machine: make demo, then make test, with
+# HOME, TMPDIR, XDG_CACHE_HOME, GOCACHE, GOMODCACHE and npm's cache in new
+# empty directories under FRESH_DIR; prints the measured times.
+FRESH_DIR ?= /var/tmp/berth-fresh
+test-fresh:
+	bash scripts/test-fresh.sh "$(FRESH_DIR)"
 
 setup-ci:
 	bash scripts/ci-setup.sh

@@ -88,7 +88,7 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) render(t *testing.T, cfg *config.Config) *cluster.Manifest {
 	t.Helper()
-	m, err := cluster.Render(cfg, cluster.Options{Namespace: e.ns, Secret: func(n string) (string, error) { return "pw-" + n, nil }})
+	m, err := cluster.Render(compile(t, cfg), cluster.Options{Namespace: e.ns, Secret: func(n string) (string, error) { return "pw-" + n, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestApplyImmutable(t *testing.T) {
 	if _, err := e.c.Apply(t.Context(), m, cluster.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	m2, err := cluster.Render(cfg, cluster.Options{Namespace: e.ns, AccessMode: "ReadWriteMany"})
+	m2, err := cluster.Render(compile(t, cfg), cluster.Options{Namespace: e.ns, AccessMode: "ReadWriteMany"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -14,7 +15,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/voidnxlabs/berth/config"
 	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/runtime"
@@ -112,12 +112,14 @@ var kindOrder = map[string]int{
 	"Deployment": 4, "StatefulSet": 4, "NetworkPolicy": 5, "Ingress": 6,
 }
 
-// Render turns the enabled services of cfg into Kubernetes objects. The
-// result depends only on its inputs: equal configs give equal bytes.
-func Render(cfg *config.Config, opts Options) (*Manifest, error) {
-	st, err := desired.Compile(cfg, desired.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("compiling the desired state: %w", err)
+// Render turns the desired state (every enabled service, as
+// desired.Compile makes it) into Kubernetes objects. The result depends
+// only on its inputs: equal states give equal bytes. Compile st without
+// secrets: Options.Secret puts them into Secret objects, never into a
+// pod's spec.
+func Render(st *desired.State, opts Options) (*Manifest, error) {
+	if st == nil {
+		return nil, errors.New("rendering: no desired state")
 	}
 	// Addresses of every service, also those left out by Only: a kept
 	// service may refer to them.
@@ -130,7 +132,7 @@ func Render(cfg *config.Config, opts Options) (*Manifest, error) {
 	all := st
 	st = st.Only(opts.Only)
 	if opts.Namespace == "" {
-		opts.Namespace = cfg.Project
+		opts.Namespace = st.Project
 	}
 	if opts.Domain == "" {
 		opts.Domain = "localhost"
@@ -144,7 +146,7 @@ func Render(cfg *config.Config, opts Options) (*Manifest, error) {
 	if !dnsLabel.MatchString(opts.Namespace) {
 		return nil, fmt.Errorf("rendering: namespace %q is not a DNS label (lowercase letters, digits and '-', at most 63): pass another namespace", opts.Namespace)
 	}
-	r := &renderer{cfg: cfg, st: st, all: all, opts: opts, hosts: hosts, m: &Manifest{Namespace: opts.Namespace, Project: cfg.Project}}
+	r := &renderer{project: st.Project, st: st, all: all, opts: opts, hosts: hosts, m: &Manifest{Namespace: opts.Namespace, Project: st.Project}}
 	if err := r.render(); err != nil {
 		return nil, err
 	}
@@ -162,8 +164,8 @@ func Render(cfg *config.Config, opts Options) (*Manifest, error) {
 }
 
 type renderer struct {
-	cfg *config.Config
-	st  *desired.State // the selected services
+	project string
+	st      *desired.State // the selected services
 	// all holds every enabled service: a kit's NetworkPolicy and the
 	// proxied set depend on all of them, also when only some are rendered.
 	all  *desired.State
@@ -230,8 +232,8 @@ func (r *renderer) add(o Object) { r.m.Objects = append(r.m.Objects, o) }
 func (r *renderer) labels(c *desired.Container) map[string]any {
 	l := map[string]any{
 		LabelManagedBy:       "berth",
-		LabelPartOf:          r.cfg.Project,
-		runtime.LabelProject: r.cfg.Project,
+		LabelPartOf:          r.project,
+		runtime.LabelProject: r.project,
 	}
 	if c != nil {
 		l[LabelName] = c.Service
@@ -250,7 +252,7 @@ func (r *renderer) meta(name string, c *desired.Container) map[string]any {
 // selector picks a service's pods. It never changes for a service: the
 // API server refuses a changed Deployment or StatefulSet selector.
 func (r *renderer) selector(c *desired.Container) map[string]any {
-	return map[string]any{runtime.LabelProject: r.cfg.Project, LabelInstance: c.Spec.Name}
+	return map[string]any{runtime.LabelProject: r.project, LabelInstance: c.Spec.Name}
 }
 
 // portName names a service port after its option: httpPort is http,
@@ -262,13 +264,6 @@ func portName(option string) string {
 		return "main"
 	}
 	return n
-}
-
-func (r *renderer) ports(c *desired.Container) []config.PortOpt {
-	if s := r.cfg.Service(c.Kit, c.Service); s != nil {
-		return s.Ports
-	}
-	return nil
 }
 
 // volumeName is a claim's name: the container and the data path option
@@ -297,7 +292,7 @@ func (r *renderer) service(c *desired.Container) error {
 	if !dnsLabel.MatchString(name) {
 		return fmt.Errorf("name %q is longer than a Kubernetes Service name may be (63)", name)
 	}
-	ports := r.ports(c)
+	ports := c.PortOptions
 	if len(ports) > 0 {
 		var sp []any
 		for _, p := range ports {
@@ -547,7 +542,7 @@ func (r *renderer) networkPolicy(kit string) {
 	r.add(Object{
 		"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta,
 		"spec": map[string]any{
-			"podSelector": map[string]any{"matchLabels": map[string]any{runtime.LabelProject: r.cfg.Project, runtime.LabelKit: kit}},
+			"podSelector": map[string]any{"matchLabels": map[string]any{runtime.LabelProject: r.project, runtime.LabelKit: kit}},
 			"policyTypes": []any{"Ingress"},
 			"ingress":     ingress,
 		},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/voidnxlabs/berth/cluster"
 	"github.com/voidnxlabs/berth/config"
+	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/kits"
 )
 
@@ -19,6 +20,17 @@ func seedConfig(t testing.TB) *config.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// compile is the desired state Render takes, without secrets (as the CLI
+// compiles it).
+func compile(t testing.TB, cfg *config.Config) *desired.State {
+	t.Helper()
+	st, err := desired.Compile(cfg, desired.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // golden compares got with testdata/name; BERTH_UPDATE=1 rewrites it.
@@ -48,7 +60,7 @@ func TestRenderSeed(t *testing.T) {
 			for _, s := range cfg.Kit(kit).Services {
 				only[s.Container] = true
 			}
-			m, err := cluster.Render(cfg, cluster.Options{Only: only})
+			m, err := cluster.Render(compile(t, cfg), cluster.Options{Only: only})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +81,7 @@ func TestRenderDeterministic(t *testing.T) {
 	cfg := seedConfig(t)
 	var first []byte
 	for i := range 5 {
-		m, err := cluster.Render(cfg, cluster.Options{})
+		m, err := cluster.Render(compile(t, cfg), cluster.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +99,7 @@ func TestRenderDeterministic(t *testing.T) {
 
 func TestRenderSecretsAndURLs(t *testing.T) {
 	cfg := seedConfig(t)
-	m, err := cluster.Render(cfg, cluster.Options{Secret: func(name string) (string, error) { return "s3cret-" + name, nil }})
+	m, err := cluster.Render(compile(t, cfg), cluster.Options{Secret: func(name string) (string, error) { return "s3cret-" + name, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +117,7 @@ func TestRenderSecretsAndURLs(t *testing.T) {
 }
 
 func TestWriteDir(t *testing.T) {
-	m, err := cluster.Render(seedConfig(t), cluster.Options{})
+	m, err := cluster.Render(compile(t, seedConfig(t)), cluster.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +151,7 @@ func BenchmarkRenderSeed(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		m, err := cluster.Render(cfg, cluster.Options{})
+		m, err := cluster.Render(compile(b, cfg), cluster.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -154,7 +166,7 @@ func BenchmarkRenderSeed(b *testing.B) {
 func TestRenderOnlyKeepsKitPolicy(t *testing.T) {
 	cfg := seedConfig(t)
 	policy := func(only map[string]bool) string {
-		m, err := cluster.Render(cfg, cluster.Options{Only: only})
+		m, err := cluster.Render(compile(t, cfg), cluster.Options{Only: only})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +186,7 @@ func TestRenderOnlyKeepsKitPolicy(t *testing.T) {
 
 func TestRenderBadNames(t *testing.T) {
 	cfg := seedConfig(t)
-	if _, err := cluster.Render(cfg, cluster.Options{Namespace: "My_NS"}); err == nil {
+	if _, err := cluster.Render(compile(t, cfg), cluster.Options{Namespace: "My_NS"}); err == nil {
 		t.Error("namespace My_NS was accepted")
 	}
 	// A container name over 63 characters no longer gets this far: the

@@ -149,6 +149,7 @@ func compileService(cfg *config.Config, s *config.Service, addrs map[*config.Ser
 	c := Container{Kit: s.Kit, Service: s.Name, Address: addrs[s]}
 	for _, p := range s.Ports {
 		c.Listen = append(c.Listen, p.Port)
+		c.PortOptions = append(c.PortOptions, Port{Option: p.Option, Port: p.Port, Protocol: p.Protocol})
 	}
 	if cs != nil {
 		c.AliasPrefix = cs.AliasPrefix

@@ -79,6 +79,13 @@ type GPU struct {
 	Optional     bool
 }
 
+// Port is one port a service listens on.
+type Port struct {
+	Option   string // option that set it, e.g. httpPort
+	Port     uint16
+	Protocol string // tcp or udp; empty means tcp
+}
+
 // Container is one service's container.
 type Container struct {
 	Kit     string
@@ -86,13 +93,16 @@ type Container struct {
 	Spec    runtime.ContainerSpec
 	// Hash is the config hash: it covers every field of Spec that needs a
 	// recreate to change, and is also stored in the io.berth.config-hash label.
-	Hash      string
-	Address   netip.Addr // on the kit's own network
-	Listen    []uint16   // ports the service listens on, the main one first
-	DependsOn []Dependency
-	DataPaths []DataPath
-	Health    *Health
-	GPU       *GPU
+	Hash    string
+	Address netip.Addr // on the kit's own network
+	Listen  []uint16   // ports the service listens on, the main one first
+	// PortOptions are the same ports with the options that set them (httpPort),
+	// which name them where a name is needed (a Kubernetes Service port).
+	PortOptions []Port
+	DependsOn   []Dependency
+	DataPaths   []DataPath
+	Health      *Health
+	GPU         *GPU
 	// Secrets names the generated secrets the container receives.
 	Secrets []string
 	// AliasPrefix is the shell-alias prefix, e.g. ml-ollama, dev-pg.

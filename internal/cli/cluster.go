@@ -10,6 +10,7 @@ import (
 
 	"github.com/voidnxlabs/berth/cluster"
 	"github.com/voidnxlabs/berth/config"
+	"github.com/voidnxlabs/berth/desired"
 )
 
 func init() { register(newClusterCmd) }
@@ -86,7 +87,13 @@ func (g *globals) renderCluster(f *clusterFlags, args []string, secrets bool) (*
 		}
 		opts.Secret = sd.Secret
 	}
-	m, err := cluster.Render(cfg, opts)
+	// Without secrets: Render puts them into Secret objects, which pods
+	// refer to, never into a pod's spec.
+	st, err := desired.Compile(cfg, desired.Options{})
+	if err != nil {
+		return nil, nil, withHint(fmt.Errorf("compiling the desired state: %w", err), ExitFailure, "")
+	}
+	m, err := cluster.Render(st, opts)
 	if err != nil {
 		return nil, nil, withHint(err, ExitFailure, "")
 	}

@@ -24,7 +24,7 @@ var ErrNeedsEngine = errors.New("exec health checks run through the engine")
 // Prober returns a probe like Probe that also runs exec checks: the
 // check's command inside its container through e, healthy when it exits 0.
 // Everything else goes to Probe.
-func Prober(e Execer) func(ctx context.Context, addr netip.Addr, h *desired.Health) error {
+func Prober(e Execer) ProbeFunc {
 	return func(ctx context.Context, addr netip.Addr, h *desired.Health) error {
 		if h == nil || h.Kind != "exec" {
 			return Probe(ctx, addr, h)

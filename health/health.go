@@ -21,6 +21,11 @@ const DefaultTimeout = 2 * time.Second
 // DefaultInterval is the pause between probes when the check names none.
 const DefaultInterval = 500 * time.Millisecond
 
+// ProbeFunc checks a health check once against an address. Prober(e) is
+// the real one; tests whose engine runs no programs pass another to the
+// callers that take one (apply, the project layer).
+type ProbeFunc func(ctx context.Context, addr netip.Addr, h *desired.Health) error
+
 // Probe checks h once against addr: an HTTP GET that answers 2xx or 3xx,
 // a TCP connect, or a PostgreSQL startup handshake. An exec check needs
 // an engine: use Prober; Probe returns ErrNeedsEngine for one.

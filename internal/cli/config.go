@@ -291,17 +291,6 @@ func hostProblems(g *globals, cfg *config.Config) config.Errors {
 // hostNetworks lists this host's networks for validate's host checks.
 func (g *globals) hostNetworks() ([]hostnet.Network, error) { return hostnet.List() }
 
-// warnExposed says on stderr which of the selected services publish a
-// port beyond loopback; validation has made sure it was acknowledged.
-func (g *globals) warnExposed(cfg *config.Config, sel []*config.Service) {
-	in := containerNames(sel)
-	for _, e := range cfg.Exposed() {
-		if in[e.Service.Container] {
-			fmt.Fprintf(g.stderr, "berth: warning: %s publishes port %d on %s, reachable from other machines\n", e.Service.Container, e.Publish.HostPort, e.Publish.HostIP)
-		}
-	}
-}
-
 func countEnabledKits(cfg *config.Config) int {
 	n := 0
 	for _, k := range cfg.Kits {

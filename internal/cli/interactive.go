@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,59 +17,14 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/voidnxlabs/berth/config"
-	"github.com/voidnxlabs/berth/image"
+	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/runtime"
-	"github.com/voidnxlabs/berth/toolbox"
 )
 
 func init() {
 	register(newExecCmd)
 	register(newEnterCmd)
 	register(newLogsCmd)
-}
-
-// oneContainer resolves NAME (a container or kit/service) to exactly one
-// container of the config.
-func (g *globals) oneContainer(name string) (*config.Config, string, error) {
-	cfg, err := g.load()
-	if err != nil {
-		return nil, "", err
-	}
-	sel, err := cfg.Select([]string{name})
-	if err != nil {
-		return nil, "", targetError(err)
-	}
-	if len(sel) != 1 {
-		var names []string
-		for _, s := range sel {
-			names = append(names, s.Container)
-		}
-		hint := "name one container: " + strings.Join(names, ", ")
-		if len(names) == 0 {
-			hint = "enable a service of it and run 'berth up'"
-		}
-		return nil, "", withHint(fmt.Errorf("%q names %d containers; this command works on one", name, len(sel)), ExitFailure, hint)
-	}
-	return cfg, sel[0].Container, nil
-}
-
-// runningContainer checks that the engine runs the container, or says how
-// to get there.
-func (g *globals) runningContainer(e runtime.Engine, name string) error {
-	c, err := e.InspectContainer(g.ctx, name)
-	if errors.Is(err, runtime.ErrNotFound) {
-		return withHint(fmt.Errorf("container %s does not exist", name), ExitFailure,
-			fmt.Sprintf("create it with 'berth up %s'", name))
-	}
-	if err != nil {
-		return g.engineError(err)
-	}
-	if c.State != runtime.StateRunning {
-		return withHint(fmt.Errorf("container %s is %s, not running", name, c.State), ExitFailure,
-			fmt.Sprintf("start it with 'berth start %s'", name))
-	}
-	return nil
 }
 
 // execOptions are the flags of exec and enter.
@@ -207,31 +161,12 @@ func (g *globals) execIn(name string, argv []string, o execOptions) error {
 		return withHint(errors.New("-t with -i needs a terminal on standard input"), ExitFailure,
 			"leave out -t to pipe input into the command")
 	}
-	cfg, ctr, err := g.oneContainer(name)
+	p, err := g.open()
 	if err != nil {
 		return err
 	}
-	e, err := g.engine(cfg)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	if err := g.runningContainer(e, ctr); err != nil {
-		return err
-	}
+	defer p.Close()
 	env := slices.Clone(o.env)
-	sess, err := toolbox.Open(g.ctx, e, toolbox.Request{Container: ctr, Cmd: argv, Shell: o.shell, User: o.user, Force: o.toolbox}, g.toolbox())
-	if err != nil {
-		return g.toolboxError(err, ctr, o)
-	}
-	defer sess.Close()
-	if sess.Used {
-		fmt.Fprintf(g.stderr, "berth: %s; using berth's toolbox (BusyBox, Debian busybox-static %s) at %s, read-only, for this session\n", sess.Reason, sess.Version, sess.Mount)
-	}
-	argv = sess.Cmd
-	if !hasEnv(env, "PATH") {
-		env = append(env, sess.Env...)
-	}
 	if o.tty && !hasEnv(env, "TERM") {
 		t := g.getenv("TERM")
 		if t == "" || t == "dumb" {
@@ -239,9 +174,10 @@ func (g *globals) execIn(name string, argv []string, o execOptions) error {
 		}
 		env = append(env, "TERM="+t)
 	}
-	opts := runtime.ExecOptions{Cmd: argv, Env: env, User: o.user, TTY: o.tty, Stdout: g.stdout, Stderr: g.stderr}
+	eo := project.ExecOptions{Target: name, Cmd: argv, Shell: o.shell, Env: env, User: o.user, TTY: o.tty, Toolbox: o.toolbox,
+		Stdout: g.stdout, Stderr: g.stderr, Events: g.printEvent}
 	if o.interactive {
-		opts.Stdin = g.stdin
+		eo.Stdin = g.stdin
 	}
 	if o.tty {
 		t, err := openTerminal(g.stdin, g.stdout, o.interactive)
@@ -249,9 +185,9 @@ func (g *globals) execIn(name string, argv []string, o execOptions) error {
 			return err
 		}
 		defer t.Close()
-		opts.Resize = t.resize
+		eo.Resize = t.resize
 	}
-	code, err := e.Exec(g.ctx, ctr, opts)
+	res, err := p.Exec(g.ctx, eo)
 	if errors.Is(err, context.Canceled) {
 		// Ctrl-C without a terminal: the command in the container is left
 		// to finish on its own, as with docker exec; 130 is the shell's
@@ -259,10 +195,10 @@ func (g *globals) execIn(name string, argv []string, o execOptions) error {
 		return exitCode(130)
 	}
 	if err != nil {
-		return g.engineError(err)
+		return g.fail(err)
 	}
-	if code != 0 {
-		return exitCode(code)
+	if res.ExitCode != 0 {
+		return exitCode(res.ExitCode)
 	}
 	return nil
 }
@@ -274,33 +210,6 @@ func hasEnv(env []string, key string) bool {
 		}
 	}
 	return false
-}
-
-// toolbox returns where berth's toolbox comes from: busybox-static from
-// the built-in recipe, through the image builder's Debian index and
-// download cache. Its lock is the machine's (in the cache's locks/), not
-// a project's: the toolbox belongs to no config, and one pin serves every
-// project on the machine.
-func (g *globals) toolbox() toolbox.Provider {
-	return func(ctx context.Context) (*toolbox.Box, error) {
-		b, err := image.NewBuilder(image.Options{})
-		if err != nil {
-			return nil, err
-		}
-		return toolbox.FromBuilder(b, image.Builtin()[toolbox.RecipeName])(ctx)
-	}
-}
-
-func (g *globals) toolboxError(err error, ctr string, o execOptions) error {
-	if errors.Is(err, toolbox.ErrNoShell) || errors.Is(err, runtime.ErrNoHostPID) {
-		hint := fmt.Sprintf("run a program of the image directly: berth exec -it %s -- PROGRAM", ctr)
-		if o.user != "" {
-			// An unknown user fails every probe the same way.
-			hint = fmt.Sprintf("check that user %q exists in %s, or run a program directly: berth exec -it %s -- PROGRAM", o.user, ctr, ctr)
-		}
-		return withHint(err, ExitFailure, hint)
-	}
-	return g.engineError(err)
 }
 
 // terminal is the local terminal during an interactive exec: in raw mode
@@ -473,59 +382,53 @@ func (g *globals) logs(args []string, o logsOptions) error {
 		}
 		lo.Since = t
 	}
-	cfg, err := g.load()
+	p, err := g.open()
 	if err != nil {
 		return err
 	}
-	sel, err := cfg.Select(args)
+	defer p.Close()
+	sel, err := p.Config().Select(args)
 	if err != nil {
-		return targetError(err)
-	}
-	if len(sel) == 0 {
-		return withHint(errors.New("no containers selected"), ExitFailure, "enable a service and run 'berth up'")
-	}
-	e, err := g.engine(cfg)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	var names []string
-	for _, s := range sel {
-		_, err := e.InspectContainer(g.ctx, s.Container)
-		if errors.Is(err, runtime.ErrNotFound) {
-			fmt.Fprintf(g.stderr, "berth: %s does not exist; 'berth up %s' creates it\n", s.Container, s.Container)
-			continue
-		}
-		if err != nil {
-			return g.engineError(err)
-		}
-		names = append(names, s.Container)
-	}
-	if len(names) == 0 {
-		return withHint(errors.New("none of the selected containers exists"), ExitFailure,
-			"create them with 'berth up "+strings.Join(args, " ")+"'")
+		return g.fail(err)
 	}
 	// The prefix depends on what was asked for, not on what exists, so
 	// that a kit's logs look the same while one of its containers is gone.
-	if len(sel) == 1 && !o.prefix {
-		return g.logsError(e.Logs(g.ctx, names[0], lo, g.stdout, g.stderr))
-	}
 	var all []string
 	for _, s := range sel {
 		all = append(all, s.Container)
 	}
-	pf := newPrefixer(all, colourOn(g, g.stdout), colourOn(g, g.stderr))
-	if o.follow {
-		return g.followMerged(e, names, lo, pf)
+	var pf *prefixer
+	if len(all) > 1 || o.prefix {
+		pf = newPrefixer(all, colourOn(g, g.stdout), colourOn(g, g.stderr))
 	}
-	return g.printMerged(e, names, lo, pf)
-}
-
-func (g *globals) logsError(err error) error {
-	if err == nil || g.ctx.Err() != nil {
-		return nil // Ctrl-C ends -f normally
+	var outMu, errMu sync.Mutex
+	errLock := &errMu
+	if sameWriter(g.stdout, g.stderr) {
+		// One destination for both streams takes one lock.
+		errLock = &outMu
 	}
-	return g.engineError(err)
+	_, err = p.Logs(g.ctx, project.LogsOptions{
+		Targets: args, Follow: o.follow, Since: lo.Since, Tail: o.tail, Timestamps: o.timestamps,
+		Events: g.printEvent,
+		Line: func(l project.LogLine) {
+			w, mu := g.stdout, &outMu
+			if l.Stderr {
+				w, mu = g.stderr, errLock
+			}
+			var b []byte
+			if pf != nil {
+				b = append(b, pf.of(l.Container, l.Stderr)...)
+			}
+			if o.timestamps && l.Stamp != "" {
+				b = append(b, l.Stamp+" "...)
+			}
+			b = append(b, l.Text...)
+			mu.Lock()
+			w.Write(b)
+			mu.Unlock()
+		},
+	})
+	return g.fail(err)
 }
 
 // colourOn reports whether w gets coloured prefixes: a terminal, and no
@@ -568,77 +471,6 @@ func (p *prefixer) of(name string, stderr bool) string {
 	return p.plain[name]
 }
 
-// lineWriter writes whole lines to w under a shared lock, each with a
-// prefix, and keeps a partial line until its end arrives, so that lines of
-// several containers never cut into one another.
-type lineWriter struct {
-	mu     *sync.Mutex
-	w      io.Writer
-	prefix string
-	buf    []byte
-}
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	l.buf = append(l.buf, p...)
-	i := bytes.LastIndexByte(l.buf, '\n')
-	if i < 0 {
-		return len(p), nil
-	}
-	var out []byte
-	for _, line := range bytes.SplitAfter(l.buf[:i+1], []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		out = append(out, l.prefix...)
-		out = append(out, line...)
-	}
-	l.buf = append(l.buf[:0], l.buf[i+1:]...)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, err := l.w.Write(out); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// Flush ends a partial last line.
-func (l *lineWriter) Flush() {
-	if len(l.buf) > 0 {
-		_, _ = l.Write([]byte("\n"))
-	}
-}
-
-// followMerged streams every container's logs at once, one goroutine each,
-// until all end.
-func (g *globals) followMerged(e runtime.Engine, names []string, lo runtime.LogOptions, pf *prefixer) error {
-	var outMu, errMu sync.Mutex
-	errLock := &errMu
-	if sameWriter(g.stdout, g.stderr) {
-		// One destination for both streams takes one lock.
-		errLock = &outMu
-	}
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i, n := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out := &lineWriter{mu: &outMu, w: g.stdout, prefix: pf.of(n, false)}
-			serr := &lineWriter{mu: errLock, w: g.stderr, prefix: pf.of(n, true)}
-			errs[i] = e.Logs(g.ctx, n, lo, out, serr)
-			out.Flush()
-			serr.Flush()
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err := g.logsError(err); err != nil {
-			return fmt.Errorf("%s: %w", names[i], err)
-		}
-	}
-	return nil
-}
-
 func sameWriter(a, b io.Writer) bool {
 	fa, ok1 := a.(*os.File)
 	fb, ok2 := b.(*os.File)
@@ -648,88 +480,3 @@ func sameWriter(a, b io.Writer) bool {
 	return a == b
 }
 
-// logLine is one line of one container, with the engine's timestamp.
-type logLine struct {
-	at     time.Time
-	name   string
-	stderr bool
-	stamp  string // the timestamp as the engine wrote it
-	text   []byte // the line with its newline, without the timestamp
-}
-
-// printMerged reads every container's logs (with timestamps, to order
-// them), then prints them merged in time order. Lines of one container
-// keep their order.
-func (g *globals) printMerged(e runtime.Engine, names []string, lo runtime.LogOptions, pf *prefixer) error {
-	stamps := lo.Timestamps
-	lo.Timestamps = true
-	outs := make([]bytes.Buffer, len(names))
-	errBufs := make([]bytes.Buffer, len(names))
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i, n := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = e.Logs(g.ctx, n, lo, &outs[i], &errBufs[i])
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err := g.logsError(err); err != nil {
-			return fmt.Errorf("%s: %w", names[i], err)
-		}
-	}
-	var lines []logLine
-	for i, n := range names {
-		lines = append(lines, splitStamped(n, false, outs[i].Bytes())...)
-		lines = append(lines, splitStamped(n, true, errBufs[i].Bytes())...)
-	}
-	out, serr := mergeLines(lines, pf, stamps)
-	g.stdout.Write(out)
-	g.stderr.Write(serr)
-	return nil
-}
-
-// mergeLines orders lines by time, keeping the order of lines with the
-// same time, and renders them with their prefixes: stdout's lines and
-// stderr's apart.
-func mergeLines(lines []logLine, pf *prefixer, stamps bool) (stdout, stderr []byte) {
-	slices.SortStableFunc(lines, func(a, b logLine) int { return a.at.Compare(b.at) })
-	var out, serr bytes.Buffer
-	for _, l := range lines {
-		w := &out
-		if l.stderr {
-			w = &serr
-		}
-		w.WriteString(pf.of(l.name, l.stderr))
-		if l.stamp != "" && stamps {
-			w.WriteString(l.stamp + " ")
-		}
-		w.Write(l.text)
-	}
-	return out.Bytes(), serr.Bytes()
-}
-
-// splitStamped splits "TIMESTAMP text\n" lines. A line without a
-// timestamp sorts first and is printed as it is.
-func splitStamped(name string, stderr bool, data []byte) []logLine {
-	var out []logLine
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		var line []byte
-		if i < 0 {
-			line, data = append(slices.Clip(data), '\n'), nil
-		} else {
-			line, data = data[:i+1], data[i+1:]
-		}
-		l := logLine{name: name, stderr: stderr, text: line}
-		if stamp, rest, ok := bytes.Cut(line, []byte(" ")); ok {
-			if t, err := time.Parse(time.RFC3339Nano, string(stamp)); err == nil {
-				l.at, l.stamp, l.text = t, string(stamp), rest
-			}
-		}
-		out = append(out, l)
-	}
-	return out
-}

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/voidnxlabs/berth/config"
-	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/project"
 )
 
 func init() {
@@ -111,39 +111,44 @@ unreachable.`,
   berth plan --offline --json dev/postgres`,
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.load()
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			sel, err := cfg.Select(args)
-			if err != nil {
-				return targetError(err)
-			}
-			g.warnExposed(cfg, sel)
-			st, err := desired.Compile(cfg, desired.Options{Previous: g.previousAddresses(cfg)})
-			if err != nil {
-				return err
-			}
-			st = st.Only(containerNames(sel))
+			defer p.Close()
 			if o.offline {
+				st, err := p.PlanOffline(project.PlanOptions{Targets: args, Events: g.printEvent})
+				if err != nil {
+					return g.fail(err)
+				}
 				if g.json {
 					return g.printJSON(st.JSON())
 				}
 				fmt.Fprint(g.stdout, st.String())
 				return nil
 			}
-			return g.planOnline(args)
+			pl, err := p.Plan(g.ctx, project.PlanOptions{Targets: args, Events: g.printEvent})
+			if err != nil {
+				return g.fail(err)
+			}
+			if g.json {
+				data, err := pl.JSON()
+				if err != nil {
+					return err
+				}
+				g.stdout.Write(append(data, '\n'))
+			} else if pl.Empty() {
+				fmt.Fprintln(g.stderr, "berth: nothing to do: the engine matches the config")
+			} else {
+				fmt.Fprint(g.stdout, pl.String())
+			}
+			if pl.Empty() {
+				return nil
+			}
+			return exitCode(ExitChanges)
 		},
 	}
 	cmd.Flags().BoolVar(&o.offline, "offline", false, "print the desired state without asking the engine")
 	addJSON(cmd, g)
 	return cmd
-}
-
-func containerNames(ss []*config.Service) map[string]bool {
-	out := map[string]bool{}
-	for _, s := range ss {
-		out[s.Container] = true
-	}
-	return out
 }

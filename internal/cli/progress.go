@@ -9,6 +9,7 @@ import (
 
 	"github.com/voidnxlabs/berth/apply"
 	"github.com/voidnxlabs/berth/plan"
+	"github.com/voidnxlabs/berth/project"
 )
 
 // progress draws apply events. On a terminal it keeps one live line per
@@ -56,8 +57,8 @@ func newProgress(w io.Writer, tty bool) *progress {
 	return p
 }
 
-// Event is an apply.Options.Events callback.
-func (p *progress) Event(ev apply.Event) {
+// Event shows one apply step of the library's events.
+func (p *progress) Event(ev project.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	key := ev.Op.Target

@@ -18,6 +18,7 @@ import (
 	"github.com/voidnxlabs/berth/ollama"
 	"github.com/voidnxlabs/berth/pgsql"
 	"github.com/voidnxlabs/berth/plan"
+	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/proxy"
 	"github.com/voidnxlabs/berth/runtime"
 )
@@ -34,7 +35,7 @@ func init() {
 // running is a service the helpers talk to: its desired container and
 // what the engine has of it.
 type running struct {
-	p  *project
+	p  *loaded
 	e  runtime.Engine
 	dc *desired.Container
 	oc runtime.Container
@@ -42,7 +43,7 @@ type running struct {
 
 // findService returns the container of kit/service in the project, or an
 // error with a hint when the config does not enable it.
-func findService(p *project, kit, service string) (*desired.Container, error) {
+func findService(p *loaded, kit, service string) (*desired.Container, error) {
 	for i := range p.st.Containers {
 		c := &p.st.Containers[i]
 		if c.Kit == kit && c.Service == service {
@@ -645,12 +646,10 @@ POSTGRES_PASSWORD only when it creates the cluster.`,
 					return err
 				}
 			}
-			// Compile again: the new value changes the users' config hash.
-			p, err = g.loadProject(users)
-			if err != nil {
-				return err
-			}
-			return g.converge(p, runOptions{action: plan.ActionUp, record: true, wait: !noWait, timeout: timeout, command: "secret rotate " + name})
+			// Up compiles again: the new value changes the users' config hash.
+			return g.converge(plan.ActionUp, func(events func(project.Event)) (*project.RunResult, error) {
+				return p.lib.Up(g.ctx, project.UpOptions{Targets: users, Wait: !noWait, Timeout: timeout, Command: "secret rotate " + name, Events: events})
+			})
 		},
 	}
 	rotate.Flags().BoolVar(&noWait, "no-wait", false, "do not wait for the recreated services to be healthy")
@@ -680,7 +679,7 @@ func secretUsers(st *desired.State) map[string][]string {
 	return out
 }
 
-func knownSecret(p *project, name string) error {
+func knownSecret(p *loaded, name string) error {
 	users := secretUsers(p.st)
 	if _, ok := users[name]; ok {
 		return nil
@@ -696,7 +695,7 @@ func knownSecret(p *project, name string) error {
 // alterPostgresPassword sets the role's password in the running server
 // through its local socket, which trusts the container's own users, so
 // the old password is not needed.
-func (g *globals) alterPostgresPassword(p *project, pw string) error {
+func (g *globals) alterPostgresPassword(p *loaded, pw string) error {
 	dc, err := findService(p, "dev", "postgres")
 	if err != nil {
 		return err
@@ -783,7 +782,7 @@ is made from berth.yaml and loaded through Caddy's admin API, on a socket
 in the proxy's data path; a reload keeps open connections.`,
 		Example: "  berth proxy routes\n  berth proxy config > caddy.json\n  berth proxy reload",
 	}
-	load := func() (*project, *desired.Container, error) {
+	load := func() (*loaded, *desired.Container, error) {
 		p, err := g.loadProject(nil)
 		if err != nil {
 			return nil, nil, err

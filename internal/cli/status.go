@@ -1,46 +1,18 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/voidnxlabs/berth/desired"
-	"github.com/voidnxlabs/berth/health"
+	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/runtime"
 )
 
 func init() { register(newStatusCmd) }
-
-// containerStatus is one row of berth status; its JSON form is stable.
-type containerStatus struct {
-	Name    string `json:"name"`
-	Kit     string `json:"kit"`
-	Service string `json:"service"`
-	// State is the engine's state (running, exited, …), "missing" when the
-	// container does not exist and "orphan" for a container the project
-	// owns that the config no longer has.
-	State    string     `json:"state"`
-	ExitCode int        `json:"exitCode,omitempty"`
-	Health   string     `json:"health"` // healthy, starting, unhealthy, none, -
-	Detail   string     `json:"healthDetail,omitempty"`
-	UpToDate bool       `json:"upToDate"` // config hash matches
-	Address  netip.Addr `json:"address,omitzero"`
-	Ports    []string   `json:"ports"`
-	GPU      string     `json:"gpu,omitempty"`
-	Started  time.Time  `json:"startedAt,omitzero"`
-	Uptime   string     `json:"uptime,omitempty"`
-	Image    string     `json:"image"`
-	// Resources are the limits the engine reports (0 is unlimited).
-	Resources runtime.Resources `json:"resources"`
-}
 
 func newStatusCmd(g *globals) *cobra.Command {
 	var watch bool
@@ -61,19 +33,15 @@ A container whose config changed since it was created is marked with *
 			if watch && interval <= 0 {
 				return withHint(fmt.Errorf("--interval %s is not a positive duration", interval), ExitFailure, "for example --interval 5s")
 			}
-			p, err := g.loadProject(args)
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			e, err := g.engine(p.cfg)
-			if err != nil {
-				return err
-			}
-			defer e.Close()
+			defer p.Close()
 			for {
-				rows, err := collectStatus(g.ctx, e, p.st, p.targets)
+				rows, err := p.Status(g.ctx, project.StatusOptions{Targets: args})
 				if err != nil {
-					return g.engineError(err)
+					return g.fail(err)
 				}
 				if g.json {
 					if err := g.printJSON(rows); err != nil {
@@ -105,7 +73,7 @@ A container whose config changed since it was created is marked with *
 	return cmd
 }
 
-func printStatus(g *globals, rows []containerStatus) {
+func printStatus(g *globals, rows []project.ContainerStatus) {
 	if len(rows) == 0 {
 		fmt.Fprintln(g.stderr, "berth: no containers in the config; enable a kit or service and run 'berth up'")
 		return
@@ -125,7 +93,7 @@ func printStatus(g *globals, rows []containerStatus) {
 		if r.State == runtime.StateExited {
 			st += " (" + strconv.Itoa(r.ExitCode) + ")"
 		}
-		if !r.UpToDate && r.State != "missing" && r.State != "orphan" {
+		if !r.UpToDate && r.State != project.StateMissing && r.State != project.StateOrphan {
 			st += "*"
 		}
 		addr := "-"
@@ -147,148 +115,6 @@ func dashIfEmpty(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// collectStatus observes the project's containers and probes the health
-// of those running, all probes at once.
-func collectStatus(ctx context.Context, e runtime.Engine, st *desired.State, targets []string) ([]containerStatus, error) {
-	obs, err := e.ListContainers(ctx, map[string]string{runtime.LabelProject: st.Project})
-	if err != nil {
-		return nil, err
-	}
-	have := map[string]runtime.Container{}
-	for _, c := range obs {
-		have[c.Name] = c
-	}
-	want := map[string]bool{}
-	for _, t := range targets {
-		want[t] = true
-	}
-	var rows []containerStatus
-	var probes []func()
-	var mu sync.Mutex
-	for i := range st.Containers {
-		dc := &st.Containers[i]
-		if len(want) > 0 && !want[dc.Spec.Name] {
-			continue
-		}
-		r := containerStatus{Name: dc.Spec.Name, Kit: dc.Kit, Service: dc.Service, Address: dc.Address,
-			Image: dc.Spec.Image, State: "missing", Health: "-", Resources: dc.Spec.Resources}
-		if dc.GPU != nil {
-			r.GPU = dc.GPU.String()
-		}
-		for _, p := range dc.Listen {
-			r.Ports = append(r.Ports, strconv.Itoa(int(p)))
-		}
-		for _, p := range dc.Spec.Ports {
-			r.Ports = append(r.Ports, fmt.Sprintf("%s->%d", netip.AddrPortFrom(p.HostIP, p.HostPort), p.ContainerPort))
-		}
-		if oc, ok := have[dc.Spec.Name]; ok {
-			fillObserved(&r, oc)
-			r.UpToDate = oc.Labels[runtime.LabelConfigHash] == dc.Hash
-			if oc.State == runtime.StateRunning {
-				idx := len(rows)
-				addr, h, started := dc.Address, dc.Health, oc.StartedAt
-				engineHealth := oc.Health
-				probes = append(probes, func() {
-					s, detail := probeHealth(ctx, health.Prober(e), addr, h, started, engineHealth)
-					mu.Lock()
-					rows[idx].Health, rows[idx].Detail = s, detail
-					mu.Unlock()
-				})
-			}
-		}
-		rows = append(rows, r)
-	}
-	if len(want) == 0 {
-		// What the project owns and the config no longer has.
-		known := map[string]bool{}
-		for _, c := range st.Containers {
-			known[c.Spec.Name] = true
-		}
-		for _, oc := range obs {
-			if known[oc.Name] {
-				continue
-			}
-			r := containerStatus{Name: oc.Name, Kit: oc.Labels[runtime.LabelKit], Service: oc.Labels[runtime.LabelService],
-				Image: oc.Image, Health: "-"}
-			fillObserved(&r, oc)
-			r.State = "orphan"
-			rows = append(rows, r)
-		}
-	}
-	var wg sync.WaitGroup
-	for _, f := range probes {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
-	wg.Wait()
-	slices.SortFunc(rows, func(a, b containerStatus) int { return strings.Compare(a.Name, b.Name) })
-	if rows == nil {
-		rows = []containerStatus{}
-	}
-	return rows, nil
-}
-
-func fillObserved(r *containerStatus, oc runtime.Container) {
-	r.State = oc.State
-	r.ExitCode = oc.ExitCode
-	r.Resources = oc.Resources
-	if oc.Health != "" {
-		r.Health = oc.Health
-	}
-	if !r.Address.IsValid() {
-		for _, a := range oc.Networks {
-			r.Address = a
-			break
-		}
-	}
-	if oc.State == runtime.StateRunning && !oc.StartedAt.IsZero() {
-		r.Started = oc.StartedAt
-		r.Uptime = humanDuration(time.Since(oc.StartedAt))
-	}
-}
-
-// probeHealth runs berth's own check once. A failure inside the check's
-// start period reads as "starting": a model that is still loading is not
-// unhealthy.
-func probeHealth(ctx context.Context, probe func(context.Context, netip.Addr, *desired.Health) error, addr netip.Addr, h *desired.Health, started time.Time, engineHealth string) (string, string) {
-	if h == nil {
-		if engineHealth != "" {
-			return engineHealth, ""
-		}
-		return "none", ""
-	}
-	hc := *h
-	if hc.Timeout <= 0 || hc.Timeout > time.Second {
-		hc.Timeout = time.Second
-	}
-	err := probe(ctx, addr, &hc)
-	if err == nil {
-		return "healthy", ""
-	}
-	grace := h.StartPeriod
-	if grace <= 0 {
-		grace = 10 * time.Second
-	}
-	if time.Since(started) < grace {
-		return "starting", err.Error()
-	}
-	return "unhealthy", err.Error()
-}
-
-// humanDuration prints a duration the way people read uptimes: 45s, 12m,
-// 3h20m, 2d4h.
-func humanDuration(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return strconv.Itoa(int(d.Seconds())) + "s"
-	case d < time.Hour:
-		return strconv.Itoa(int(d.Minutes())) + "m"
-	case d < 24*time.Hour:
-		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
 // limitString prints resource limits compactly: mem=4GiB,cpus=2,pids=512.

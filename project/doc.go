@@ -1,0 +1,37 @@
+// Package project is berth's use-case layer: a Project is opened from a
+// config file, a state directory and an engine, and each of its methods is
+// one thing a person does with the containers berth manages. The CLI
+// (internal/cli), the web server and the tests are adapters over it; none
+// of them holds domain logic.
+//
+// The shape every use case follows:
+//
+//		p, err := project.Open(ctx, project.Options{ConfigFile: "berth.yaml"})
+//		defer p.Close()
+//		res, err := p.Up(ctx, project.UpOptions{Targets: []string{"ml"}, Events: sink})
+//
+//	  - It takes a context; cancelling it stops the work at the next step
+//	    (an apply finishes or fails the operations it started, starts no new
+//	    one, and leaves nothing the next run cannot see).
+//	  - It takes an options struct; zero values are the CLI's defaults.
+//	  - It reports progress as typed Events through the Events callback in
+//	    its options (calls are serialised; nil discards them). It never
+//	    prints and never exits.
+//	  - It returns a typed result whose JSON form is what `berth … --json`
+//	    prints, and errors a caller can branch on with errors.Is/As: the
+//	    sentinels of this package and of runtime, state and config, and
+//	    *Error, which carries a hint for people.
+//
+// Methods, one file each:
+//
+//	Open, Close, Config, StateDir, Engine   project.go
+//	Plan                                    plan.go
+//	Up, Down, Start, Stop, Restart          up.go, lifecycle.go (converge in run.go)
+//	Status                                  status.go
+//	Logs                                    logs.go
+//	Exec (Enter is Exec without a command)  exec.go
+//
+// An engine given in Options (runtime/fake in tests) is used as it is and
+// never closed by the Project; otherwise the engine named by Options.Runtime
+// or the config's runtime is connected on first use.
+package project

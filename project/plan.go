@@ -1,0 +1,78 @@
+package project
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/plan"
+)
+
+// PlanOptions tune Plan.
+type PlanOptions struct {
+	// Targets select containers; empty means the whole project.
+	Targets []string
+	// Action is what to plan for; up when empty.
+	Action plan.Action
+	// Wait adds the health waits up --wait would make.
+	Wait bool
+	// Events receives warnings: a selected service that publishes a port
+	// on an address other machines reach.
+	Events func(Event)
+}
+
+// Plan compares the config with the engine and returns the steps Up (or
+// the action asked for) would take, each with its cause. It changes
+// nothing. Its String form is what `berth plan` prints, its JSON form what
+// `berth plan --json` prints.
+func (p *Project) Plan(ctx context.Context, o PlanOptions) (*plan.Plan, error) {
+	st, names, err := p.Desired(o.Targets)
+	if err != nil {
+		return nil, err
+	}
+	p.warnExposed(o.Targets, newSink(o.Events))
+	e, err := p.Engine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.resolveGPUs(ctx, st, e); err != nil {
+		return nil, err
+	}
+	obs, err := plan.Observe(ctx, e, *st)
+	if err != nil {
+		return nil, engineError(err)
+	}
+	return plan.Compute(*st, obs, plan.Options{Action: o.Action, Targets: names, Wait: o.Wait}), nil
+}
+
+// PlanOffline is the desired state of the targeted containers, without
+// asking any engine: every container with its address, ports, data paths
+// and GPU request. Secrets are left out. Its String form is what
+// `berth plan --offline` prints.
+func (p *Project) PlanOffline(o PlanOptions) (*desired.State, error) {
+	st, err := p.DesiredOffline(o.Targets)
+	if err != nil {
+		return nil, err
+	}
+	p.warnExposed(o.Targets, newSink(o.Events))
+	return st, nil
+}
+
+// warnExposed warns of the selected services that publish a port on an
+// address other machines reach.
+func (p *Project) warnExposed(targets []string, events *sink) {
+	sel, err := p.cfg.Select(targets)
+	if err != nil {
+		return
+	}
+	in := map[string]bool{}
+	for _, s := range sel {
+		in[s.Container] = true
+	}
+	for _, e := range p.cfg.Exposed() {
+		if in[e.Service.Container] {
+			events.emit(Event{Kind: EventWarning, Container: e.Service.Container,
+				Message: fmt.Sprintf("%s publishes port %d on %s, reachable from other machines", e.Service.Container, e.Publish.HostPort, e.Publish.HostIP)})
+		}
+	}
+}

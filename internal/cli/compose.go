@@ -187,7 +187,7 @@ state. With TARGETs, only those services and what they depend on.`,
 
 // gpuSkipped says which optional GPU requests get nothing on this host,
 // when the engine answers; without it no request is left out.
-func (g *globals) gpuSkipped(p *project) func(string) bool {
+func (g *globals) gpuSkipped(p *loaded) func(string) bool {
 	e, err := g.engine(p.cfg)
 	if err != nil {
 		return nil

@@ -547,6 +547,12 @@ func (im *importer) addKit(name, network string) {
 				im.note("", "networks."+network+".ipam.config", true, "only the first ipam pool is used", "a berth kit has one subnet", "networks", network, "ipam")
 			}
 		}
+		if len(nc.Ipam.Options) > 0 {
+			im.note("", "networks."+network+".ipam.options", true, "ipam options are not supported", "berth uses the engine's default IPAM", "networks", network, "ipam", "options")
+		}
+		if len(nc.Ipam.Config) > 0 && len(nc.Ipam.Config[0].AuxiliaryAddresses) > 0 {
+			im.note("", "networks."+network+".ipam.config", true, "aux_addresses are not supported", "berth reserves only the host address", "networks", network, "ipam", "config")
+		}
 		if nc.Ipam.Driver != "" {
 			im.note("", "networks."+network+".ipam.driver", true, "an ipam driver is not supported", "berth uses the engine's default IPAM", "networks", network, "ipam", "driver")
 		}

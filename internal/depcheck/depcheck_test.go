@@ -1,5 +1,6 @@
 // Package depcheck keeps heavy or special-purpose dependencies where they
-// belong: Kubernetes' modules in cluster/, cobra in internal/cli.
+// belong: Kubernetes' modules in cluster/, cobra in internal/cli,
+// compose-go in compose/.
 package depcheck
 
 import (
@@ -22,6 +23,8 @@ var rules = []struct {
 	{"sigs.k8s.io/", []string{module + "/cluster"}},
 	{"github.com/spf13/cobra", []string{module + "/internal/cli"}},
 	{"github.com/spf13/pflag", []string{module + "/internal/cli"}},
+	// The Compose Specification's loader serves berth import compose only.
+	{"github.com/compose-spec/", []string{module + "/compose"}},
 }
 
 // linked: only these packages (and the binary) may link Kubernetes'

@@ -95,13 +95,18 @@ func init() {
 }
 
 func newInitCmd(g *globals) *cobra.Command {
-	var force bool
+	var force, offline bool
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write a starter berth.yaml (the seed's configuration)",
 		Long: `init writes the seed's configuration: the ml kit (Ollama, Jupyter, ComfyUI,
 vLLM, LocalAI on 192.168.200.0/24) and the dev kit (dev-ml, chat-ui,
 code-server, a Caddy proxy and PostgreSQL on 192.168.210.0/24).
+
+It checks this host first: a service that needs a GPU no GPU here
+matches (ComfyUI, vLLM on a laptop) is written disabled, with a comment
+that says how to turn it on, so that validate and up succeed here;
+--offline writes the seed as it is, for another machine.
 
 It writes -f FILE, else $BERTH_CONFIG, else berth.yaml in the working
 directory, and says where. It refuses to overwrite an existing file unless
@@ -113,7 +118,8 @@ working directory or its nearest parent that has one, then
 (~/.config/berth/berth.yaml) otherwise.`,
 		Example: `  berth init
   berth init -f /etc/berth/berth.yaml
-  berth init --force`,
+  berth init --force
+  berth init --offline -f gpu-host.yaml   # the seed as is, for a GPU host`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := config.InitFile(config.LoadOptions{File: g.configFile, Getenv: g.getenv})
@@ -125,14 +131,23 @@ working directory or its nearest parent that has one, then
 					return err
 				}
 			}
-			if err := os.WriteFile(path, kits.Seed(), 0o644); err != nil {
+			data, off := kits.Seed(), []string(nil)
+			if !offline {
+				data, off = g.seedForHost(path)
+			}
+			if err := os.WriteFile(path, data, 0o644); err != nil {
 				return err
+			}
+			if len(off) > 0 {
+				fmt.Fprintf(g.stderr, "berth: wrote %s, with %s disabled: no GPU on this host matches them (a comment there says how to turn them on); next: berth validate, berth plan\n", path, strings.Join(off, " and "))
+				return nil
 			}
 			fmt.Fprintf(g.stderr, "berth: wrote %s; next: berth validate, berth plan\n", path)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
+	cmd.Flags().BoolVar(&offline, "offline", false, "write the seed as it is, without checking this host (for another machine)")
 	return cmd
 }
 
@@ -238,6 +253,47 @@ Exit codes: 0 valid, 2 invalid.`,
 	cmd.Flags().BoolVar(&offline, "offline", false, "check the file only, not this host (GPUs, networks)")
 	addJSON(cmd, g)
 	return cmd
+}
+
+// seedForHost returns the seed's config as this host can run it: a
+// service that needs a GPU this host lacks is written disabled, with a
+// comment that says how to turn it on, so that validate and up succeed on
+// a laptop. It returns the names of the services it disabled.
+func (g *globals) seedForHost(path string) ([]byte, []string) {
+	data := kits.Seed()
+	cfg, err := config.Parse(path, data, config.ParseOptions{Getenv: g.getenv})
+	if err != nil {
+		return data, nil
+	}
+	probs := hostProblems(g, cfg)
+	if len(probs) == 0 {
+		return data, nil
+	}
+	lines := strings.Split(string(data), "\n")
+	var off []string
+	for _, p := range probs {
+		// The problem sits at the service's key; its enable: true is on
+		// that line (comfyui.enable: true, or { enable: true, … }) or on
+		// a line below it, indented deeper.
+		l := p.Pos.Line - 1
+		if l < 0 || l >= len(lines) {
+			continue
+		}
+		indent := len(lines[l]) - len(strings.TrimLeft(lines[l], " "))
+		for i := l; i < len(lines); i++ {
+			if i > l && len(lines[i])-len(strings.TrimLeft(lines[i], " ")) <= indent {
+				break
+			}
+			if strings.Contains(lines[i], "enable: true") {
+				svc := strings.TrimSuffix(p.Path, ".gpu")
+				lines[i] = strings.Replace(lines[i], "enable: true", "enable: false", 1) +
+					"  # berth init: this host has no GPU it needs; on one that has, set " + svc + ".enable: true ('berth gpu' lists GPUs)"
+				off = append(off, svc)
+				break
+			}
+		}
+	}
+	return []byte(strings.Join(lines, "\n")), off
 }
 
 // hostProblems reports what this host cannot give the config: GPUs for

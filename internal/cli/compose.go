@@ -70,6 +70,9 @@ file that exists; -o - prints the whole config instead.`,
 				}
 			}
 			if err != nil {
+				if errors.Is(err, compose.ErrInvalid) && output == "-" {
+					g.stdout.Write(res.YAML)
+				}
 				if errors.Is(err, compose.ErrInvalid) {
 					var ces config.Errors
 					if errors.As(err, &ces) {
@@ -79,7 +82,7 @@ file that exists; -o - prints the whole config instead.`,
 								fmt.Fprintf(g.stderr, "berth: hint: %s\n", e.Hint)
 							}
 						}
-						fmt.Fprintf(g.stderr, "berth: the imported config does not validate; nothing was written (see it with -o -)\n")
+						fmt.Fprintf(g.stderr, "berth: the imported config does not validate; nothing was written (-o - prints it)\n")
 						return exitCode(ExitChanges)
 					}
 				}

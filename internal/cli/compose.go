@@ -20,8 +20,9 @@ func init() {
 
 func newImportCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "import",
-		Short: "Turn other tools' files into berth.yaml",
+		Use:     "import",
+		Short:   "Turn other tools' files into berth.yaml",
+		Example: `  berth import compose docker-compose.yaml && berth up`,
 	}
 	cmd.AddCommand(newImportComposeCmd(g))
 	return cmd
@@ -132,8 +133,9 @@ func writeConfig(path string, data []byte) error {
 
 func newExportCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "export",
-		Short: "Write the kits in other tools' formats",
+		Use:     "export",
+		Short:   "Write the kits in other tools' formats",
+		Example: `  berth export compose > compose.yaml`,
 	}
 	cmd.AddCommand(newExportComposeCmd(g))
 	return cmd

@@ -373,37 +373,5 @@ func (r *runner) removeNetwork(ctx context.Context, o *plan.Op) error {
 // waitHealthy probes until the container answers, failing early if it
 // stops running.
 func (r *runner) waitHealthy(ctx context.Context, o *plan.Op) error {
-	dc := o.Container
-	ctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
-	defer cancel()
-	interval := dc.Health.Interval
-	if interval <= 0 {
-		interval = health.DefaultInterval
-	}
-	start := time.Now()
-	var last error
-	for {
-		c, err := r.e.InspectContainer(ctx, dc.Spec.Name)
-		if err != nil {
-			return err
-		}
-		if c.State == runtime.StateExited || c.State == runtime.StateDead {
-			return fmt.Errorf("container %q exited (code %d) before it was healthy", dc.Spec.Name, c.ExitCode)
-		}
-		addr := o.Address
-		if !addr.IsValid() && len(dc.Spec.Networks) > 0 {
-			addr = c.Networks[dc.Spec.Networks[0].Network]
-		}
-		if last = r.opts.Probe(ctx, addr, dc.Health); last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("container %q not healthy after %v: %w", dc.Spec.Name, time.Since(start).Round(time.Second), last)
-			}
-			return ctx.Err()
-		case <-time.After(interval):
-		}
-	}
+	return health.WaitContainer(ctx, r.e, o.Container, health.WaitOptions{Timeout: r.opts.HealthTimeout, Probe: r.opts.Probe, Address: o.Address})
 }

@@ -257,35 +257,21 @@ func hostFor(c *desired.Container, p Path) (string, bool) {
 
 // waitHealthy waits for the container to run and pass its health check.
 func waitHealthy(ctx context.Context, eng Engine, c *desired.Container, timeout time.Duration) error {
-	if timeout <= 0 {
-		timeout = 2 * time.Minute
+	o := health.WaitOptions{Timeout: timeout, Probe: health.Prober(eng), Address: c.Address}
+	if c.Health != nil && !c.Address.IsValid() {
+		c = &desired.Container{Spec: c.Spec} // nowhere to probe: running is enough
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		ctr, err := eng.InspectContainer(ctx, c.Spec.Name)
-		if err != nil {
-			return fmt.Errorf("waiting for health: %w", err)
-		}
-		if ctr.State == runtime.StateExited || ctr.State == runtime.StateDead {
-			return fmt.Errorf("the service exited with code %d on the restored data", ctr.ExitCode)
-		}
-		if ctr.State == runtime.StateRunning {
-			if c.Health == nil || !c.Address.IsValid() {
-				return nil
-			}
-			if err := health.Prober(eng)(ctx, c.Address, c.Health); err == nil {
-				return nil
-			} else if ctx.Err() != nil {
-				return fmt.Errorf("the service did not become healthy on the restored data: %w", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the service did not become healthy on the restored data: %w", ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
+	err := health.WaitContainer(ctx, eng, c, o)
+	var ee *health.ExitedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ee):
+		return fmt.Errorf("the service exited with code %d on the restored data", ee.Code)
+	case ctx.Err() != nil:
+		return fmt.Errorf("the service did not become healthy on the restored data: %w", ctx.Err())
 	}
+	return fmt.Errorf("the service did not become healthy on the restored data: %w", err)
 }
 
 // extract writes path p's entries into dir, reading each content from its

@@ -4,7 +4,6 @@ package health
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -80,43 +79,4 @@ func Probe(ctx context.Context, addr netip.Addr, h *desired.Health) error {
 var client = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true},
-}
-
-// Wait probes until the check passes, ctx ends, or timeout passes (zero:
-// only ctx bounds it). The error wraps the last probe's failure.
-func Wait(ctx context.Context, addr netip.Addr, h *desired.Health, timeout time.Duration) error {
-	if h == nil {
-		return nil
-	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	interval := h.Interval
-	if interval <= 0 {
-		interval = DefaultInterval
-	}
-	start := time.Now()
-	// Most services answer within a fraction of a second of starting, so
-	// the first probes come quickly and back off to the check's interval;
-	// a full interval before the second probe would make every up slow.
-	wait := 50 * time.Millisecond
-	for {
-		err := Probe(ctx, addr, h)
-		if err == nil {
-			return nil
-		}
-		t := time.NewTimer(min(wait, interval))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("not healthy after %v: %w", time.Since(start).Round(time.Millisecond), err)
-			}
-			return ctx.Err()
-		case <-t.C:
-		}
-		wait *= 2
-	}
 }

@@ -1,15 +1,19 @@
 package health
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/runtime"
 )
 
 func hostPort(t *testing.T, raw string) (netip.Addr, uint16) {
@@ -70,12 +74,38 @@ func TestWaitSlowStart(t *testing.T) {
 		go http.Serve(l2, http.NotFoundHandler())
 		t.Cleanup(func() { l2.Close() })
 	}()
-	h := &desired.Health{Kind: "tcp", Port: port, Interval: 50 * time.Millisecond}
-	if err := Wait(t.Context(), addr, h, 5*time.Second); err != nil {
-		t.Errorf("Wait: %v", err)
+	running := inspector{State: runtime.StateRunning}
+	c := &desired.Container{Spec: runtime.ContainerSpec{Name: "svc"}, Health: &desired.Health{Kind: "tcp", Port: port, Interval: 50 * time.Millisecond}}
+	if err := WaitContainer(t.Context(), running, c, WaitOptions{Address: addr, Timeout: 5 * time.Second}); err != nil {
+		t.Errorf("WaitContainer: %v", err)
 	}
 	<-started
-	if err := Wait(t.Context(), addr, &desired.Health{Kind: "http", Port: port, Path: "/x", Interval: 50 * time.Millisecond}, 300*time.Millisecond); err == nil {
-		t.Errorf("Wait on a 404 passed")
+	c.Health = &desired.Health{Kind: "http", Port: port, Path: "/x", Interval: 50 * time.Millisecond}
+	if err := WaitContainer(t.Context(), running, c, WaitOptions{Address: addr, Timeout: 300 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("WaitContainer on a 404: %v", err)
 	}
+	// A container that exits fails the wait at once, whatever its check.
+	exited := inspector{State: runtime.StateExited, ExitCode: 3}
+	began := time.Now()
+	err = WaitContainer(t.Context(), exited, c, WaitOptions{Address: addr, Timeout: 5 * time.Second})
+	var ee *ExitedError
+	if !errors.As(err, &ee) || ee.Code != 3 || !errors.Is(err, ErrExited) || time.Since(began) > time.Second {
+		t.Errorf("WaitContainer on an exited container: %v", err)
+	}
+	// The context's end is the error.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := WaitContainer(ctx, running, c, WaitOptions{Address: addr}); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitContainer on a cancelled context: %v", err)
+	}
+}
+
+// inspector reports one state for every container.
+type inspector runtime.Container
+
+func (i inspector) InspectContainer(ctx context.Context, name string) (runtime.Container, error) {
+	if err := ctx.Err(); err != nil {
+		return runtime.Container{}, err
+	}
+	return runtime.Container(i), nil
 }

@@ -31,22 +31,34 @@ type Result struct {
 	Err   error // the probe's failure, for starting and unhealthy
 }
 
-// Check probes h once and classifies the answer: a failure while the
-// container, started at startedAt, is younger than the check's start
-// period reads as Starting, not Unhealthy. A zero startedAt means the
-// container is not running.
-func Check(ctx context.Context, addr netip.Addr, h *desired.Health, startedAt time.Time) Result {
+// DefaultStartPeriod is how long a check that names no start period may
+// fail after the container started before it counts as unhealthy.
+const DefaultStartPeriod = 10 * time.Second
+
+// Check probes h once with probe (Probe when nil) and classifies the
+// answer: a failure while the container, started at startedAt, is younger
+// than the check's start period (DefaultStartPeriod when it names none)
+// reads as Starting, not Unhealthy. A zero startedAt means the container
+// is not running.
+func Check(ctx context.Context, probe ProbeFunc, addr netip.Addr, h *desired.Health, startedAt time.Time) Result {
 	if h == nil {
 		return Result{State: None}
 	}
 	if startedAt.IsZero() {
 		return Result{State: Down}
 	}
-	err := Probe(ctx, addr, h)
+	if probe == nil {
+		probe = Probe
+	}
+	grace := h.StartPeriod
+	if grace <= 0 {
+		grace = DefaultStartPeriod
+	}
+	err := probe(ctx, addr, h)
 	switch {
 	case err == nil:
 		return Result{State: Healthy}
-	case time.Since(startedAt) < h.StartPeriod:
+	case time.Since(startedAt) < grace:
 		return Result{State: Starting, Err: err}
 	default:
 		return Result{State: Unhealthy, Err: err}

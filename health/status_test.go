@@ -26,16 +26,16 @@ func closedPort(t *testing.T) uint16 {
 func TestCheckStartingThenUnhealthy(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
 	h := &desired.Health{Kind: "tcp", Port: closedPort(t), StartPeriod: time.Minute}
-	if r := Check(t.Context(), lo, h, time.Now().Add(-10*time.Second)); r.State != Starting || r.Err == nil {
+	if r := Check(t.Context(), nil, lo, h, time.Now().Add(-10*time.Second)); r.State != Starting || r.Err == nil {
 		t.Errorf("inside the start period: %+v, want starting", r)
 	}
-	if r := Check(t.Context(), lo, h, time.Now().Add(-2*time.Minute)); r.State != Unhealthy {
+	if r := Check(t.Context(), nil, lo, h, time.Now().Add(-2*time.Minute)); r.State != Unhealthy {
 		t.Errorf("after the start period: %+v, want unhealthy", r)
 	}
-	if r := Check(t.Context(), lo, h, time.Time{}); r.State != Down {
+	if r := Check(t.Context(), nil, lo, h, time.Time{}); r.State != Down {
 		t.Errorf("not running: %+v, want down", r)
 	}
-	if r := Check(t.Context(), lo, nil, time.Now()); r.State != None {
+	if r := Check(t.Context(), nil, lo, nil, time.Now()); r.State != None {
 		t.Errorf("no check: %+v", r)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -44,7 +44,7 @@ func TestCheckStartingThenUnhealthy(t *testing.T) {
 	}
 	defer l.Close()
 	h.Port = uint16(l.Addr().(*net.TCPAddr).Port)
-	if r := Check(t.Context(), lo, h, time.Now()); r.State != Healthy {
+	if r := Check(t.Context(), nil, lo, h, time.Now()); r.State != Healthy {
 		t.Errorf("listening: %+v, want healthy", r)
 	}
 	if d := Deadline(h, time.Unix(1000, 0)); !d.Equal(time.Unix(1000, 0).Add(time.Minute + Grace)) {

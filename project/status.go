@@ -164,9 +164,10 @@ func fillObserved(r *ContainerStatus, oc runtime.Container) {
 	}
 }
 
-// probeHealth runs berth's own check once. A failure inside the check's
-// start period reads as "starting": a model that is still loading is not
-// unhealthy.
+// probeHealth runs berth's own check once, quickly (a second at most: a
+// status lists many). A failure inside the check's start period reads as
+// "starting": a model that is still loading is not unhealthy. Without a
+// check of berth's, the engine's own health is shown.
 func probeHealth(ctx context.Context, probe health.ProbeFunc, addr netip.Addr, h *desired.Health, started time.Time, engineHealth string) (string, string) {
 	if h == nil {
 		if engineHealth != "" {
@@ -178,18 +179,11 @@ func probeHealth(ctx context.Context, probe health.ProbeFunc, addr netip.Addr, h
 	if hc.Timeout <= 0 || hc.Timeout > time.Second {
 		hc.Timeout = time.Second
 	}
-	err := probe(ctx, addr, &hc)
-	if err == nil {
-		return "healthy", ""
+	r := health.Check(ctx, probe, addr, &hc, started)
+	if r.Err != nil {
+		return string(r.State), r.Err.Error()
 	}
-	grace := h.StartPeriod
-	if grace <= 0 {
-		grace = 10 * time.Second
-	}
-	if time.Since(started) < grace {
-		return "starting", err.Error()
-	}
-	return "unhealthy", err.Error()
+	return string(r.State), ""
 }
 
 // HumanDuration prints a duration the way people read uptimes: 45s, 12m,

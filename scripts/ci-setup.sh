@@ -14,3 +14,7 @@ bash "$(dirname "$0")/ci-podman.sh"
 # The Kubernetes control plane of the cluster tests (~7 min cold, cached
 # under ~/.cache/berth/testcp): built here so the tests do not race for it.
 bash "$(dirname "$0")/testcp.sh" build >/dev/null
+
+# Docker Compose v2, the peer of the compose import tests and the engine
+# benchmark (~5 min cold, cached under ~/.cache/berth/bench).
+bash "$(dirname "$0")/compose-peer.sh" >/dev/null

@@ -227,9 +227,29 @@ func exportService(c *desired.Container, s *config.Service, opts ExportOptions, 
 			}
 		}
 	}
+	// Values that came from the service's envFiles stay in those files,
+	// named in env_file: they may be secrets too.
+	fromFiles := map[string]string{}
+	for _, file := range s.EnvFiles {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("exporting %s: %w", spec.Name, err)
+		}
+		vars, err := config.ParseDotEnv(file, data)
+		if err != nil {
+			return nil, fmt.Errorf("exporting %s: %w", spec.Name, err)
+		}
+		for k, v := range vars {
+			fromFiles[k] = v
+		}
+		cs.EnvFile = append(cs.EnvFile, file)
+	}
 	var secretLines []string
 	for _, kv := range spec.Env {
 		k, v, _ := strings.Cut(kv, "=")
+		if fv, ok := fromFiles[k]; ok && fv == v {
+			continue
+		}
 		if secretEnv[k] {
 			secretLines = append(secretLines, k+"="+quoteEnv(v))
 			continue
@@ -247,7 +267,7 @@ func exportService(c *desired.Container, s *config.Service, opts ExportOptions, 
 		if err != nil {
 			return nil, err
 		}
-		cs.EnvFile = []string{file}
+		cs.EnvFile = append(cs.EnvFile, file)
 		out.SecretFiles = append(out.SecretFiles, file)
 	}
 	for _, p := range c.Listen {

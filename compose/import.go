@@ -387,6 +387,16 @@ func (im *importer) plan() {
 		if sp.xberth != nil && sp.xberth.Service != "" {
 			sp.name = sp.xberth.Service
 		}
+		if sp.xberth != nil && sp.xberth.Kit != "" {
+			// Export names each kit's network after the kit: that one is
+			// the service's own, whatever order the file lists them in.
+			for i, net := range sp.nets {
+				if net == sp.xberth.Kit {
+					sp.nets = append(append([]string{net}, sp.nets[:i]...), sp.nets[i+1:]...)
+					break
+				}
+			}
+		}
 		for i, net := range sp.nets {
 			kit := im.kitOf[net]
 			if kit == "" {

@@ -95,3 +95,88 @@ func stripOptions(ds []desired.DataPath) []desired.DataPath {
 	}
 	return out
 }
+
+// TestRoundTripRich: the same for a config with what the seed lacks:
+// named volumes, exec and host-side health checks, a dependency on a
+// host-checked service, GPUs by UUID and optional, limits, labels, an
+// envFile, '$' in values, a second kit reached through connect.
+func TestRoundTripRich(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "app.env"), []byte("TOKEN='a $b'\n"), 0o600)
+	src := `project: rich
+volumesPath: ` + dir + `/vols
+publishAddress: 127.0.0.1
+lab:
+  network: {subnet: 10.77.1.0/24, host: 10.77.1.1}
+  api:
+    image: example/api:1
+    ip: 10.77.1.20
+    port: 8080
+    ports: [9090]
+    publish: ["127.0.0.1:18080:8080"]
+    command: [serve, --price, "$$5"]
+    entrypoint: [/bin/app]
+    user: "1000:1000"
+    workdir: /srv
+    env: {MODE: prod, GREETING: "hi $${USER}"}
+    envFile: [app.env]
+    mounts: [models:/models, "` + dir + `/conf:/conf:ro"]
+    resources: {memory: 512m, cpus: 1.5, shmSize: 128m, pids: 200}
+    health: {exec: "wget -qO- localhost:8080/health || exit 1", interval: 3s, retries: 2}
+    labels: {team: ml, cost: "$$0"}
+    restart: always
+  web:
+    image: example/web:1
+    port: 3000
+    health: {http: /ready, startPeriod: 30s}
+    dependsOn: {api: healthy}
+    connect: [gpu]
+  gpuw:
+    image: example/gpu:1
+    gpu: {devices: [GPU-0a1b2c3d-0000-1111-2222-333344445555], capabilities: [gpu, compute]}
+    dependsOn: {web: healthy}
+gpu:
+  network: {subnet: 10.77.2.0/24}
+  trainer:
+    image: example/train:1
+    gpu: {devices: 2, optional: true}
+    restart: "no"
+    dependsOn: [lab/api]
+`
+	cfgFile := filepath.Join(dir, "in.yaml")
+	os.WriteFile(cfgFile, []byte(src), 0o644)
+	cfg, err := config.Parse(cfgFile, []byte(src), config.ParseOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := desired.Compile(cfg, desired.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := Export(cfg, want, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	composeFile := filepath.Join(dir, "compose.yaml")
+	os.WriteFile(composeFile, ex.YAML, 0o644)
+	res, err := Import(t.Context(), ImportOptions{Files: []string{composeFile}, Config: filepath.Join(dir, "berth.yaml")})
+	if err != nil {
+		if res != nil {
+			t.Logf("imported:\n%s", res.YAML)
+		}
+		t.Fatalf("%v\ncompose:\n%s", err, ex.YAML)
+	}
+	got, err := desired.Compile(res.Config, desired.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareStates(t, want, got)
+	if t.Failed() {
+		t.Logf("compose:\n%s\nimported:\n%s", ex.YAML, res.YAML)
+	}
+	for _, n := range []string{"lab-web: berth's http health check runs from the host", "lab-gpuw: waits for lab-web to start, not to be healthy"} {
+		if !strings.Contains(strings.Join(ex.Notes, "\n"), n) {
+			t.Errorf("export notes %q lack %q", ex.Notes, n)
+		}
+	}
+}

@@ -83,3 +83,55 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("%s differs (BERTH_UPDATE=1 rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
+
+// TestImportIntoExistingKit: services are added to a kit the config
+// already has, on its subnet; the rest of the file, comments included,
+// stays; a compose subnet that differs is noted, not used.
+func TestImportIntoExistingKit(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "berth.yaml")
+	existing := "# my workstation\nproject: home\n\nweb:\n  network: {subnet: 192.168.230.0/24}  # the web kit\n  cache: {image: redis:7, port: 6379}\n\nstacks:\n  mine: [web/cache]\n"
+	os.WriteFile(cfgFile, []byte(existing), 0o644)
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(`services:
+  app:
+    image: example/app:1
+    profiles: [extra]
+    networks:
+      default:
+        ipv4_address: 10.9.0.5
+networks:
+  default:
+    ipam:
+      config: [{subnet: 10.9.0.0/24}]
+`), 0o644)
+	res, err := compose.Import(t.Context(), compose.ImportOptions{Files: []string{"compose.yaml"}, Dir: dir, Kit: "web", Config: cfgFile, Profiles: []string{"extra"}})
+	if err == nil {
+		t.Fatalf("a compose address outside the existing kit's subnet imported:\n%s", res.YAML)
+	}
+	if !strings.Contains(err.Error(), "web.app.ip: address 10.9.0.5 is outside the web subnet 192.168.230.0/24") {
+		t.Errorf("err = %v", err)
+	}
+	found := false
+	for _, n := range res.Notes {
+		found = found || strings.Contains(n.String(), "kit web already has subnet 192.168.230.0/24; the compose subnet 10.9.0.0/24 is not used")
+	}
+	if !found {
+		t.Errorf("no note about the subnet: %v", res.Notes)
+	}
+
+	// Without the fixed address it goes in.
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  app:\n    image: example/app:1\n    profiles: [extra]\n"), 0o644)
+	res, err = compose.Import(t.Context(), compose.ImportOptions{Files: []string{"compose.yaml"}, Dir: dir, Kit: "web", Config: cfgFile, Profiles: []string{"extra"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(res.YAML)
+	for _, want := range []string{"# my workstation", "# the web kit", "cache:", "app:", "mine: [web/cache]", "extra: [web/app]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("result lacks %q:\n%s", want, out)
+		}
+	}
+	if c := res.State.Container("web-app"); c == nil || !strings.HasPrefix(c.Address.String(), "192.168.230.") {
+		t.Errorf("web-app = %+v, want an address in the existing kit", c)
+	}
+}

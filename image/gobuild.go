@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/voidnxlabs/berth/image/deb"
+	"github.com/voidnxlabs/berth/internal/extract"
 )
 
 // buildGo builds the recipe's Go programs the way ko does, so that the
@@ -148,6 +149,11 @@ func (b *Builder) cgoIncludes(ctx context.Context, g Go, lock *Lock) (root strin
 		}
 	}
 	defer os.RemoveAll(tmp)
+	if len(pkgs) > 0 {
+		if err := os.Mkdir(filepath.Join(tmp, "sysroot"), 0o755); err != nil {
+			return "", nil, err
+		}
+	}
 	for _, p := range pkgs {
 		fp, err := b.fetchVerified(ctx, p)
 		if err != nil {
@@ -157,21 +163,22 @@ func (b *Builder) cgoIncludes(ctx context.Context, g Go, lock *Lock) (root strin
 		if err != nil {
 			return "", nil, err
 		}
+		// Beneath the sysroot, as every extraction of someone else's
+		// archive is.
+		sys, err := extract.Open(filepath.Join(tmp, "sysroot"), extract.Options{})
+		if err != nil {
+			d.Close()
+			return "", nil, err
+		}
 		err = d.Walk(func(h *tar.Header, r io.Reader) error {
 			n := canonical(h.Name)
 			if !strings.HasPrefix(n, "usr/include/") || h.Typeflag != tar.TypeReg {
 				return nil
 			}
-			dst := filepath.Join(tmp, "sysroot", n)
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return err
-			}
-			data, err := io.ReadAll(r)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(dst, data, 0o644)
+			_, err := sys.WriteFile(n, r, &extract.Meta{Mode: 0o644, UID: os.Geteuid(), GID: os.Getegid(), MTime: h.ModTime})
+			return err
 		})
+		sys.Close()
 		d.Close()
 		if err != nil {
 			return "", nil, fmt.Errorf("unpacking %s: %w", p.Name, err)

@@ -47,7 +47,10 @@ type Archive struct {
 	// IgnoreValidUntil accepts an expired Release file, as needed for a
 	// snapshot mirror (apt's Check-Valid-Until=no).
 	IgnoreValidUntil bool
-	Now              func() time.Time
+	// NotBefore maps a suite to the Date of its Release already locked:
+	// an older one is refused (ErrRollback).
+	NotBefore map[string]time.Time
+	Now       func() time.Time
 }
 
 // Release fetches and verifies the suite's InRelease file.
@@ -62,6 +65,9 @@ func (a *Archive) Release(ctx context.Context, src Source) (*Release, error) {
 		now = a.Now()
 	}
 	rel, err := VerifyRelease(data, a.Keyring, now, a.IgnoreValidUntil)
+	if err == nil {
+		err = rel.Check(src.Suite, a.NotBefore[src.Suite], a.IgnoreValidUntil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("verifying %s: %w", url, err)
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/voidnxlabs/berth/internal/extract"
 )
 
 // File is an opened .deb: an ar archive holding debian-binary, a control
@@ -48,21 +50,29 @@ func (d *File) readAr() error {
 	if _, err := io.ReadFull(d.f, magic); err != nil || string(magic) != "!<arch>\n" {
 		return fmt.Errorf("not an ar archive")
 	}
+	fi, err := d.f.Stat()
+	if err != nil {
+		return err
+	}
+	end := fi.Size()
 	off := int64(8)
 	hdr := make([]byte, 60)
-	for {
-		if _, err := d.f.ReadAt(hdr, off); err == io.EOF {
-			break
-		} else if err != nil {
-			return err
+	for off < end {
+		if _, err := d.f.ReadAt(hdr, off); err != nil {
+			return fmt.Errorf("reading ar member header at %d: %w", off, err)
 		}
 		if string(hdr[58:60]) != "`\n" {
 			return fmt.Errorf("bad ar member header at %d", off)
 		}
 		name := strings.TrimSuffix(strings.TrimSpace(string(hdr[0:16])), "/")
+		// A size that is negative or runs past the file would make the
+		// next offset go back (an endless loop) or nowhere.
 		size, err := strconv.ParseInt(strings.TrimSpace(string(hdr[48:58])), 10, 64)
-		if err != nil {
-			return fmt.Errorf("bad ar member size at %d", off)
+		if err != nil || size < 0 || size > end-off-60 {
+			return fmt.Errorf("bad ar member size %q at %d", strings.TrimSpace(string(hdr[48:58])), off)
+		}
+		if _, dup := d.members[name]; dup {
+			return fmt.Errorf("ar member %q appears twice", name)
 		}
 		d.members[name] = arMember{off: off + 60, size: size}
 		off += 60 + size + size%2 // members are padded to an even offset
@@ -135,18 +145,26 @@ func (d *File) Control() (map[string][]byte, error) {
 }
 
 // Walk calls fn for every entry of the data tarball, in archive order.
-// The reader is valid only during the call.
+// The reader is valid only during the call. Names are checked as the
+// extractor checks them (see extract.Names) and given to fn cleaned:
+// relative, without "./"; a name with "..", beneath one of the archive's
+// own symlinks, or a hard link to something else than an earlier regular
+// file is an error.
 func (d *File) Walk(fn func(h *tar.Header, r io.Reader) error) error {
 	tr, err := d.tarball("data")
 	if err != nil {
 		return err
 	}
+	var names extract.Names
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
+			return fmt.Errorf("reading data: %w", err)
+		}
+		if err := names.Check(h); err != nil {
 			return fmt.Errorf("reading data: %w", err)
 		}
 		if err := fn(h, tr); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Cache is a content-addressed store of downloaded files, keyed by their
@@ -49,6 +50,47 @@ type Fetcher struct {
 	// Offline makes any download an error: a build that should be served
 	// from the cache alone fails loudly instead of reaching the network.
 	Offline bool
+	// HTTPS fetches from Debian's own mirrors (deb.debian.org,
+	// security.debian.org) over https when a URL says http; see
+	// HaveCACerts. Signatures and checksums protect the content either
+	// way; https also hides what is fetched and makes replaying an old
+	// index harder.
+	HTTPS bool
+}
+
+// httpsHosts serve the same archive over https.
+var httpsHosts = map[string]bool{"deb.debian.org": true, "security.debian.org": true}
+
+// upgrade rewrites an http URL of a host in httpsHosts to https.
+func (f *Fetcher) upgrade(url string) string {
+	if !f.HTTPS {
+		return url
+	}
+	rest, ok := strings.CutPrefix(url, "http://")
+	if !ok {
+		return url
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	if !httpsHosts[host] {
+		return url
+	}
+	return "https://" + rest
+}
+
+// HaveCACerts reports whether the machine has a CA bundle, without which
+// https cannot be checked (a minimal image or a fresh chroot may have
+// none; plain http then still works).
+func HaveCACerts() bool {
+	files := []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"}
+	if f := os.Getenv("SSL_CERT_FILE"); f != "" {
+		files = []string{f}
+	}
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && fi.Size() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // ReadAll fetches url without a known checksum (InRelease files only).
@@ -69,6 +111,7 @@ func (f *Fetcher) ReadAll(ctx context.Context, url string) ([]byte, error) {
 }
 
 func (f *Fetcher) get(ctx context.Context, url string) (*http.Response, error) {
+	url = f.upgrade(url)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err

@@ -21,6 +21,14 @@ var (
 	ErrBadSignature = errors.New("bad signature")
 	ErrExpired      = errors.New("release file expired")
 	ErrChecksum     = errors.New("checksum mismatch")
+	// ErrWrongSuite reports a signed Release of another suite than the
+	// one asked for: a genuine file, replayed.
+	ErrWrongSuite = errors.New("release file is for another suite")
+	// ErrNoValidUntil reports a Release without an expiry for a suite
+	// whose archive always sets one.
+	ErrNoValidUntil = errors.New("release file has no Valid-Until")
+	// ErrRollback reports a Release older than one already locked.
+	ErrRollback = errors.New("release file is older than the locked one")
 )
 
 // LoadKeyring reads binary or armored OpenPGP keyrings.
@@ -118,6 +126,34 @@ func VerifyRelease(data []byte, keyring openpgp.KeyRing, now time.Time, ignoreVa
 		return nil, fmt.Errorf("parsing release: no SHA256 checksums")
 	}
 	return r, nil
+}
+
+// Check holds a verified Release to what was asked: its Suite or Codename
+// must be suite (a genuine bookworm file served for bookworm-security
+// would hold back security updates); a suite that always carries
+// Valid-Until (see NeedsValidUntil) must carry it, unless
+// ignoreValidUntil; and its Date must not be before notBefore (the date
+// of the Release already locked), so that an older index cannot be
+// replayed.
+func (r *Release) Check(suite string, notBefore time.Time, ignoreValidUntil bool) error {
+	if r.Suite != suite && r.Codename != suite {
+		return fmt.Errorf("%w: asked for %s, the signed file says Suite %q, Codename %q", ErrWrongSuite, suite, r.Suite, r.Codename)
+	}
+	if NeedsValidUntil(suite) && r.ValidUntil.IsZero() && !ignoreValidUntil {
+		return fmt.Errorf("%w: %s always has one", ErrNoValidUntil, suite)
+	}
+	if !notBefore.IsZero() && r.Date.Before(notBefore) {
+		return fmt.Errorf("%w: dated %s, the lock has %s", ErrRollback, r.Date.Format(time.RFC3339), notBefore.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// NeedsValidUntil reports whether Debian's Release for suite always has a
+// Valid-Until: the security and backports suites do (a week ahead);
+// bookworm and bookworm-updates have none, and are guarded by the lock's
+// date instead.
+func NeedsValidUntil(suite string) bool {
+	return strings.HasSuffix(suite, "-security") || strings.HasSuffix(suite, "-backports")
 }
 
 func parseReleaseTime(s string) (time.Time, error) {

@@ -322,3 +322,31 @@ func TestClean(t *testing.T) {
 		}
 	}
 }
+
+// Names refuses, without writing anything, what Tar refuses.
+func TestNames(t *testing.T) {
+	cases := []struct {
+		ents []ent
+		ok   bool
+	}{
+		{[]ent{{name: "./usr/", typ: tar.TypeDir}, {name: "./usr/bin/su", typ: tar.TypeReg}, {name: "./usr/bin/sudo", typ: tar.TypeLink, link: "./usr/bin/su"}, {name: "./bin", typ: tar.TypeSymlink, link: "usr/bin"}}, true},
+		{[]ent{{name: "a", typ: tar.TypeSymlink, link: "/etc"}, {name: "a/passwd", typ: tar.TypeReg}}, false},
+		{[]ent{{name: "d/a", typ: tar.TypeSymlink, link: "/etc"}, {name: "d/a/x/y", typ: tar.TypeDir}}, false},
+		{[]ent{{name: "../etc/passwd", typ: tar.TypeReg}}, false},
+		{[]ent{{name: "h", typ: tar.TypeLink, link: "/etc/shadow"}}, false},
+		{[]ent{{name: "a", typ: tar.TypeSymlink, link: "/etc"}, {name: "a", typ: tar.TypeDir}, {name: "a/x", typ: tar.TypeReg}}, true},
+	}
+	for i, c := range cases {
+		var n extract.Names
+		var err error
+		for _, e := range c.ents {
+			h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link}
+			if err = n.Check(h); err != nil {
+				break
+			}
+		}
+		if c.ok != (err == nil) || err != nil && !errors.Is(err, extract.ErrOutside) {
+			t.Errorf("case %d: %v", i, err)
+		}
+	}
+}

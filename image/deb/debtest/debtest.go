@@ -109,8 +109,14 @@ func Serve(t testing.TB, suites map[string][]Package) *Archive {
 		a.files[dist+"main/binary-amd64/Packages.gz"] = gz.Bytes()
 		s1 := sha256.Sum256(gz.Bytes())
 		s2 := sha256.Sum256(index.Bytes())
-		release := fmt.Sprintf("Origin: Debian\nSuite: %s\nCodename: %s\nVersion: 12.9\nDate: Sat, 01 Jun 2024 10:00:00 UTC\nAcquire-By-Hash: no\nArchitectures: amd64\nComponents: main\nSHA256:\n %s %d main/binary-amd64/Packages.gz\n %s %d main/binary-amd64/Packages\n",
-			suite, strings.SplitN(suite, "-", 2)[0], hex.EncodeToString(s1[:]), gz.Len(), hex.EncodeToString(s2[:]), index.Len())
+		// Like Debian's, a security suite's Release expires; this one far
+		// ahead, so that the fixture keeps working.
+		validUntil := ""
+		if strings.HasSuffix(suite, "-security") || strings.HasSuffix(suite, "-backports") {
+			validUntil = "Valid-Until: Fri, 01 Jan 2100 00:00:00 UTC\n"
+		}
+		release := fmt.Sprintf("Origin: Debian\nSuite: %s\nCodename: %s\nVersion: 12.9\nDate: Sat, 01 Jun 2024 10:00:00 UTC\n%sAcquire-By-Hash: no\nArchitectures: amd64\nComponents: main\nSHA256:\n %s %d main/binary-amd64/Packages.gz\n %s %d main/binary-amd64/Packages\n",
+			suite, suite, validUntil, hex.EncodeToString(s1[:]), gz.Len(), hex.EncodeToString(s2[:]), index.Len())
 		var signed bytes.Buffer
 		w, err := clearsign.Encode(&signed, ent.PrivateKey, cfg)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"net/http"
 	"os"
 	"path"
@@ -128,7 +129,7 @@ func NewBuilder(opts Options) (*Builder, error) {
 	if opts.SecurityMirror != "" {
 		b.securityMirror = strings.TrimSuffix(opts.SecurityMirror, "/")
 	}
-	b.fetcher = &deb.Fetcher{Client: opts.HTTPClient, Cache: &deb.Cache{Dir: opts.CacheDir}, Offline: opts.Offline,
+	b.fetcher = &deb.Fetcher{Client: opts.HTTPClient, Cache: &deb.Cache{Dir: opts.CacheDir}, Offline: opts.Offline, HTTPS: deb.HaveCACerts(),
 		Progress: func(url string, done, total int64) {
 			b.event(Event{Image: b.current, Stage: "download", Item: path.Base(url), Done: done, Total: total})
 		}}
@@ -159,7 +160,16 @@ func (b *Builder) Resolve(ctx context.Context, r Recipe) (*Lock, error) {
 	if b.opts.Offline {
 		return nil, fmt.Errorf("resolving %s: the lock is missing or stale and the build is offline", r.Name)
 	}
-	arch := &deb.Archive{Fetcher: b.fetcher, Keyring: b.keyring, IgnoreValidUntil: b.opts.IgnoreValidUntil}
+	arch := &deb.Archive{Fetcher: b.fetcher, Keyring: b.keyring, IgnoreValidUntil: b.opts.IgnoreValidUntil, NotBefore: map[string]time.Time{}}
+	// A relock never goes back to an older index than the lock has: a
+	// mirror (or someone between it and us) replaying an old Release
+	// would hold back updates. A snapshot mirror (IgnoreValidUntil) may
+	// be moved back on purpose.
+	if old, err := ReadLock(LockPath(b.opts.LockDir, r.Name)); err == nil && old != nil && !b.opts.IgnoreValidUntil {
+		for _, rel := range old.Releases {
+			arch.NotBefore[rel.Suite] = rel.Date
+		}
+	}
 	defaults, others := b.sources(r)
 	lock := &Lock{Recipe: r.Name, Inputs: b.inputsDigest(r), Arch: b.arch}
 	var sets [][]*deb.Package
@@ -1047,23 +1057,55 @@ func (b *Builder) generated(r Recipe, lock *Lock, us []*unpacked, basePasswd map
 			continue
 		}
 		data := []byte(f.Content)
+		mode := int64(f.Mode)
 		if f.Source != "" {
-			src := f.Source
-			if !path.IsAbs(src) {
-				src = path.Join(b.opts.WorkDir, src)
-			}
-			data, err = os.ReadFile(src)
+			var perm os.FileMode
+			data, perm, err = b.readSource(f.Source)
 			if err != nil {
 				return nil, fmt.Errorf("images.%s: file %s: %w", r.Name, f.Path, err)
 			}
+			// The default 0644 must not open a file to more people in
+			// the image than on the host (a 0600 key would become
+			// world-readable): such a file needs its mode said.
+			if mode == 0 && os.FileMode(0o644)&^perm != 0 {
+				return nil, fmt.Errorf("images.%s: file %s: the source %s is %04o on the host, and the image's default is 0644; give the mode it should have (mode: \"%04o\")", r.Name, f.Path, f.Source, perm, perm)
+			}
 		}
-		mode := int64(f.Mode)
 		if mode == 0 {
 			mode = 0o644
 		}
 		fs.addFile(name, mode, uid, gid, t, data)
 	}
 	return fs, nil
+}
+
+// readSource reads a recipe's files.source beneath the work directory
+// (the recipe's directory): an absolute name, "..", or a symlink that
+// leads out of it is refused, so that a recipe from someone else cannot
+// copy the builder's files (keys, /etc/shadow) into an image.
+func (b *Builder) readSource(src string) ([]byte, os.FileMode, error) {
+	if path.IsAbs(src) || !iofs.ValidPath(path.Clean(src)) {
+		return nil, 0, fmt.Errorf("source %q must be a relative path beneath the recipe's directory", src)
+	}
+	root, err := os.OpenRoot(b.opts.WorkDir)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer root.Close()
+	f, err := root.Open(path.Clean(src))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("source %q is not a regular file", src)
+	}
+	data, err := io.ReadAll(f)
+	return data, fi.Mode().Perm(), err
 }
 
 // accounts writes /etc/passwd and /etc/group: base-passwd's master files

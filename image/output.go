@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/voidnxlabs/berth/internal/extract"
 )
 
 // WriteTarball writes img as one tar stream that is both an OCI image
@@ -119,16 +121,18 @@ func WriteTarball(w io.Writer, img v1.Image, ref string) error {
 	return tw.Close()
 }
 
-// WriteTarballFile writes the tarball to path atomically.
+// WriteTarballFile writes the tarball to path atomically. The file is
+// 0600 and a directory it makes 0700: an image can hold what its recipe's
+// files do, and its owner decides whom to give it.
 func WriteTarballFile(path string, img v1.Image, ref string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("writing image: %w", err)
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("writing image: %w", err)
 	}
+	tmp := f.Name()
 	if err := WriteTarball(f, img, ref); err != nil {
 		f.Close()
 		os.Remove(tmp)
@@ -155,6 +159,14 @@ func ReadTarball(path string) (v1.Image, error) {
 		return nil, fmt.Errorf("reading image: %w", err)
 	}
 	defer f.Close()
+	// Only directories and regular files, beneath dir: a symlink in the
+	// archive (blobs/sha256/x -> /etc/shadow) would make the layout read
+	// a host file as a blob.
+	t, err := extract.Open(dir, extract.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
 	tr := tar.NewReader(f)
 	for {
 		h, err := tr.Next()
@@ -164,22 +176,20 @@ func ReadTarball(path string) (v1.Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading image %s: %w", path, err)
 		}
-		dst := filepath.Join(dir, filepath.Clean("/"+h.Name))
-		if h.Typeflag == tar.TypeDir {
-			if err := os.MkdirAll(dst, 0o755); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return nil, err
-		}
-		b, err := io.ReadAll(tr)
+		name, err := extract.Clean(h.Name)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("reading image %s: %w", path, err)
 		}
-		if err := os.WriteFile(dst, b, 0o644); err != nil {
-			return nil, err
+		switch h.Typeflag {
+		case tar.TypeDir:
+			err = t.Mkdir(name)
+		case tar.TypeReg:
+			_, err = t.WriteFile(name, tr, nil)
+		default:
+			err = fmt.Errorf("entry %q is neither a file nor a directory", h.Name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading image %s: %w", path, err)
 		}
 	}
 	p, err := layout.FromPath(dir)

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"regexp"
 	"sort"
@@ -301,6 +302,9 @@ func (r *Recipe) validate(p string, v *yaml.Node) []error {
 		}
 		if n > 1 {
 			at("files", fmt.Sprintf("%s: give one of content, source or link", f.Path))
+		}
+		if f.Source != "" && (path.IsAbs(f.Source) || !fs.ValidPath(path.Clean(f.Source))) {
+			at("files", fmt.Sprintf("%s: source %q must be a relative path beneath the recipe's directory", f.Path, f.Source))
 		}
 	}
 	for _, g := range r.Go {

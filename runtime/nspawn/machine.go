@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -395,9 +396,15 @@ func (e *Engine) publish(ctx context.Context, m *machineRecord) error {
 			match = append(match, "-d", p.HostIP.String()+"/32")
 		}
 		to := []string{"-j", "DNAT", "--to-destination", fmt.Sprintf("%s:%d", ip, p.ContainerPort)}
-		rules = append(rules,
-			rule{"nat", "OUTPUT", append(slices.Clone(match), to...)},
-			rule{"nat", "PREROUTING", append(slices.Clone(match), to...)})
+		// Traffic made on this host (OUTPUT) reaches every published
+		// port; traffic that arrives from elsewhere (PREROUTING) only a
+		// port published on an address others can reach. A loopback
+		// port stays the host's: nothing on the bridge or the LAN gets
+		// to it by sending to 127.0.0.1.
+		rules = append(rules, rule{"nat", "OUTPUT", append(slices.Clone(match), to...), false})
+		if !p.HostIP.IsLoopback() {
+			rules = append(rules, rule{"nat", "PREROUTING", append(slices.Clone(match), to...), false})
+		}
 	}
 	return ensureRules(ctx, "berth-machine:"+m.ID[:16], rules)
 }
@@ -429,9 +436,22 @@ func (e *Engine) nspawnArgs(m *machineRecord, img imageRecord) ([]string, error)
 	if len(env) == 0 {
 		env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	}
-	env = append(env, s.Env...)
-	env = append(env, m.GPU.Env...)
+	// The image's environment is public (it is in the image); the spec's
+	// holds passwords and tokens, so only its names go on the command
+	// line, which every local user can read in /proc/*/cmdline. nspawn
+	// takes the value of "--setenv=NAME" from its own environment, which
+	// only root can read; launch puts it there (see secretEnv).
 	for _, kv := range env {
+		args = append(args, "--setenv="+kv)
+	}
+	for _, kv := range s.Env {
+		name, _, _ := strings.Cut(kv, "=")
+		if err := checkEnvName(name); err != nil {
+			return nil, err
+		}
+		args = append(args, "--setenv="+name)
+	}
+	for _, kv := range m.GPU.Env {
 		args = append(args, "--setenv="+kv)
 	}
 	wd := s.WorkingDir
@@ -485,6 +505,46 @@ func (e *Engine) nspawnArgs(m *machineRecord, img imageRecord) ([]string, error)
 	return append(args, argv...), nil
 }
 
+// envPrefix marks the spec's variables in the monitor's environment; the
+// monitor exports each under its own name just before it runs nspawn.
+// Under their own names they could change what the monitor shell itself
+// does (BASH_ENV, PATH, IFS).
+const envPrefix = "BERTH_ENV_"
+
+// bashReadonly are variables bash will not let a script set.
+var bashReadonly = map[string]bool{"BASHOPTS": true, "BASH_VERSINFO": true, "EUID": true, "PPID": true, "SHELLOPTS": true, "UID": true}
+
+// checkEnvName refuses a variable name the monitor cannot hand to nspawn
+// through its environment. berth's config allows only such names.
+func checkEnvName(name string) error {
+	ok := name != "" && !bashReadonly[name]
+	for i, r := range name {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("environment variable %q: an nspawn machine takes names of letters, digits and _ only, and not %s", name, strings.Join(slices.Sorted(maps.Keys(bashReadonly)), ", "))
+	}
+	return nil
+}
+
+// secretEnv is the spec's environment as the monitor gets it, and the
+// shell words that export it under the real names.
+func secretEnv(spec []string) (environ []string, exports string) {
+	var words, prefixed []string
+	for _, kv := range spec {
+		name, value, _ := strings.Cut(kv, "=")
+		environ = append(environ, envPrefix+name+"="+value)
+		words = append(words, fmt.Sprintf(`%s="$%s%s"`, name, envPrefix, name))
+		prefixed = append(prefixed, envPrefix+name)
+	}
+	if len(words) == 0 {
+		return nil, ""
+	}
+	return environ, "export " + strings.Join(words, " ") + "; unset " + strings.Join(prefixed, " ") + "; "
+}
+
 // escapeColon escapes ':' in a --bind path, as nspawn reads it.
 func escapeColon(p string) string { return strings.ReplaceAll(p, ":", `\:`) }
 
@@ -495,6 +555,7 @@ func escapeColon(p string) string { return strings.ReplaceAll(p, ":", `\:`) }
 // berth that outlives it.
 func (e *Engine) launch(ctx context.Context, m *machineRecord, args []string, cgroups []string) (int, error) {
 	dir := e.machineDir(m.ID)
+	environ, exports := secretEnv(m.Spec.Env)
 	q := make([]string, len(args))
 	for i, a := range args {
 		q[i] = shq(a)
@@ -526,7 +587,7 @@ func (e *Engine) launch(ctx context.Context, m *machineRecord, args []string, cg
 		fmt.Sprintf("  pump %s <%s &", shq(dir+"/stderr"), errf),
 		fmt.Sprintf(`  printf '%%s' "$EPOCHREALTIME" > %s`, shq(dir+"/started")),
 		"  t0=${EPOCHREALTIME%.*}",
-		fmt.Sprintf("  %s >%s 2>%s", strings.Join(q, " "), out, errf),
+		fmt.Sprintf("  (%sexec %s) >%s 2>%s", exports, strings.Join(q, " "), out, errf),
 		"  code=$?",
 		"  wait",
 		fmt.Sprintf("  echo $code > %s.tmp && mv %s.tmp %s", shq(dir+"/exit"), shq(dir+"/exit"), shq(dir+"/exit")),
@@ -548,8 +609,9 @@ func (e *Engine) launch(ctx context.Context, m *machineRecord, args []string, cg
 	outer := fmt.Sprintf("setsid bash -c %s </dev/null >/dev/null 2>&1 & echo $! > %s", shq(monitor), shq(pidFile))
 	cmd := exec.Command("sh", "-c", outer)
 	cmd.Dir = "/"
-	// berth's own environment stays out of the monitor and nspawn.
-	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	// berth's own environment stays out of the monitor and nspawn; the
+	// spec's goes in under envPrefix, never on a command line.
+	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}, environ...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("launching the machine: %v: %s", err, out)

@@ -183,26 +183,31 @@ func (e *Engine) ensureBridge(ctx context.Context, n networkRecord) error {
 			return err
 		}
 	}
-	// Forwarding for outbound NAT, and loopback-sourced packets routed to
-	// the bridge for ports published on 127.0.0.1.
-	for _, kv := range [][2]string{
-		{"/proc/sys/net/ipv4/ip_forward", "1"},
-		{"/proc/sys/net/ipv4/conf/" + n.Bridge + "/route_localnet", "1"},
-	} {
-		if err := os.WriteFile(kv[0], []byte(kv[1]), 0o644); err != nil {
-			return fmt.Errorf("setting %s: %w", kv[0], err)
-		}
+	// Loopback-sourced packets routed to the bridge, for ports published
+	// on 127.0.0.1: on berth's own bridge only, which goes with the
+	// network.
+	p := "/proc/sys/net/ipv4/conf/" + n.Bridge + "/route_localnet"
+	if err := os.WriteFile(p, []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("setting %s: %w", p, err)
+	}
+	if err := e.hostOn(ctx); err != nil {
+		return err
 	}
 	tag := "berth-net:" + n.Name
 	rules := []rule{
-		{"nat", "POSTROUTING", []string{"-s", n.Subnet.String(), "!", "-o", n.Bridge, "-j", "MASQUERADE"}},
+		{"nat", "POSTROUTING", []string{"-s", n.Subnet.String(), "!", "-o", n.Bridge, "-j", "MASQUERADE"}, false},
 		// Published ports reached from the host: the source is a local
 		// address the machine cannot answer; masquerade it.
-		{"nat", "POSTROUTING", []string{"-o", n.Bridge, "-m", "addrtype", "--src-type", "LOCAL", "-j", "MASQUERADE"}},
+		{"nat", "POSTROUTING", []string{"-o", n.Bridge, "-m", "addrtype", "--src-type", "LOCAL", "-j", "MASQUERADE"}, false},
+		// Nothing from outside the kit starts a connection into it
+		// (another kit, the LAN): only answers and ports published on
+		// a non-loopback address (DNAT) get in. First in berth's
+		// chain, so that no other network's ACCEPT comes before it.
+		{"filter", forwardChain, []string{"-o", n.Bridge, "!", "-i", n.Bridge, "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP"}, true},
 		// Docker sets the FORWARD policy to DROP: let the kit's traffic
 		// through, between machines and out.
-		{"filter", "FORWARD", []string{"-i", n.Bridge, "-j", "ACCEPT"}},
-		{"filter", "FORWARD", []string{"-o", n.Bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"}},
+		{"filter", forwardChain, []string{"-i", n.Bridge, "-j", "ACCEPT"}, false},
+		{"filter", forwardChain, []string{"-o", n.Bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "ACCEPT"}, false},
 	}
 	return ensureRules(ctx, tag, rules)
 }
@@ -217,15 +222,94 @@ func (e *Engine) removeBridge(ctx context.Context, n networkRecord) error {
 	return nil
 }
 
+// forwardChain holds berth's forwarding rules; FORWARD jumps to it first.
+const forwardChain = "BERTH-FORWARD"
+
+// hostState is ROOT/host.json: what berth changed on the host for its
+// networks, to put back when the last one goes.
+type hostState struct {
+	// IPForward is net.ipv4.ip_forward as it was before berth set it.
+	IPForward string `json:"ipForward"`
+}
+
+// hostOn turns on what every berth network needs from the host: IPv4
+// forwarding (machines reach out through NAT) and berth's FORWARD chain.
+// The previous ip_forward is recorded once, so that hostOff restores the
+// host's own setting and not berth's.
+func (e *Engine) hostOn(ctx context.Context) error {
+	const fwd = "/proc/sys/net/ipv4/ip_forward"
+	statePath := filepath.Join(e.root, "host.json")
+	if _, err := os.Stat(statePath); errors.Is(err, os.ErrNotExist) {
+		cur, err := os.ReadFile(fwd)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", fwd, err)
+		}
+		if err := writeJSON(statePath, hostState{IPForward: strings.TrimSpace(string(cur))}); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(fwd, []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("setting %s: %w", fwd, err)
+	}
+	if run(ctx, "iptables", "-w", "-t", "filter", "-S", forwardChain) != nil {
+		if err := run(ctx, "iptables", "-w", "-t", "filter", "-N", forwardChain); err != nil {
+			return err
+		}
+	}
+	return ensureRules(ctx, "berth-host", []rule{{"filter", "FORWARD", []string{"-j", forwardChain}, true}})
+}
+
+// hostOff undoes hostOn when no berth network is left: berth's chain and
+// the jump to it go once no rule is left in it (another berth root may
+// still have some), and ip_forward goes back to 0 if it was 0 and nothing
+// else on the host NATs (Docker, libvirt, another berth need it on).
+func (e *Engine) hostOff(ctx context.Context) error {
+	ns, err := e.networks()
+	if err != nil || len(ns) > 0 {
+		return err
+	}
+	statePath := filepath.Join(e.root, "host.json")
+	var st hostState
+	if err := readJSON(statePath, &st); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if out, err := output(ctx, "iptables", "-w", "-t", "filter", "-S", forwardChain); err == nil {
+		if strings.Contains(out, "-A "+forwardChain+" ") {
+			return os.Remove(statePath) // another berth's networks
+		}
+		if err := deleteRules(ctx, "berth-host"); err != nil {
+			return err
+		}
+		if err := run(ctx, "iptables", "-w", "-t", "filter", "-X", forwardChain); err != nil {
+			return err
+		}
+	}
+	nat, err := output(ctx, "iptables", "-w", "-t", "nat", "-S", "POSTROUTING")
+	if err != nil {
+		return err
+	}
+	if st.IPForward == "0" && !strings.Contains(nat, "MASQUERADE") && !strings.Contains(nat, "SNAT") {
+		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("0"), 0o644); err != nil {
+			return fmt.Errorf("restoring ip_forward: %w", err)
+		}
+	}
+	if err := os.Remove(statePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // rule is one iptables rule; all of one owner carry the owner's comment.
+// top puts it first in its chain.
 type rule struct {
 	table, chain string
 	spec         []string
+	top          bool
 }
 
 // ensureRules adds the rules that are missing, each tagged with a comment
-// so that deleteRules finds them. FORWARD rules go first in the chain,
-// ahead of Docker's.
+// so that deleteRules finds them. FORWARD, OUTPUT and PREROUTING rules go
+// first in the chain, ahead of Docker's.
 func ensureRules(ctx context.Context, tag string, rules []rule) error {
 	for _, r := range rules {
 		spec := append(slices.Clone(r.spec), "-m", "comment", "--comment", tag)
@@ -233,7 +317,7 @@ func ensureRules(ctx context.Context, tag string, rules []rule) error {
 			continue
 		}
 		op := []string{"-A", r.chain}
-		if r.chain == "FORWARD" || r.chain == "OUTPUT" || r.chain == "PREROUTING" {
+		if r.top || r.chain == "FORWARD" || r.chain == "OUTPUT" || r.chain == "PREROUTING" {
 			op = []string{"-I", r.chain, "1"}
 		}
 		if err := run(ctx, "iptables", append(append([]string{"-w", "-t", r.table}, op...), spec...)...); err != nil {
@@ -319,6 +403,9 @@ func (e *Engine) RemoveNetwork(ctx context.Context, nameOrID string) error {
 	}
 	if err := os.Remove(e.networkPath(n.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing network %q: %w", nameOrID, err)
+	}
+	if err := e.hostOff(ctx); err != nil {
+		return fmt.Errorf("removing network %q: restoring the host: %w", nameOrID, err)
 	}
 	return nil
 }

@@ -217,7 +217,10 @@ containerEdits:
 					f := strings.Fields(strings.TrimPrefix(line, "NSpid:"))
 					if strings.HasPrefix(line, "NSpid:") && len(f) == 2 && f[1] == "1" {
 						env, err := os.ReadFile(filepath.Join(filepath.Dir(st), "environ"))
-						if err == nil && strings.Contains(string(env), "BERTH_CDI_MACHINE="+s.Name+"\x00") {
+						// nspawn's own inner child also has the variable
+						// until it runs the payload; the payload has
+						// container=.
+						if err == nil && strings.Contains(string(env), "BERTH_CDI_MACHINE="+s.Name+"\x00") && strings.Contains(string(env), "container=systemd-nspawn") {
 							environ = env
 							return true
 						}

@@ -345,9 +345,16 @@ func (r *renderer) service(c *desired.Container) error {
 	if len(cports) > 0 {
 		container["ports"] = cports
 	}
-	if c.Health != nil && c.Health.Port != 0 {
+	if c.Health != nil && (c.Health.Port != 0 || c.Health.Kind == "exec") {
 		var handler map[string]any
-		if c.Health.Kind == "http" {
+		if c.Health.Kind == "exec" {
+			// berth's exec check is the kubelet's exec probe.
+			cmd := make([]any, len(c.Health.Command))
+			for i, a := range c.Health.Command {
+				cmd[i] = a
+			}
+			handler = map[string]any{"exec": map[string]any{"command": cmd}}
+		} else if c.Health.Kind == "http" {
 			handler = map[string]any{"httpGet": map[string]any{"path": orSlash(c.Health.Path), "port": int(c.Health.Port)}}
 		} else {
 			handler = map[string]any{"tcpSocket": map[string]any{"port": int(c.Health.Port)}}

@@ -205,7 +205,11 @@ func service(st desired.State, c desired.Container, opts Options) string {
 		if healthWaited(st, c) && c.Health != nil {
 			// The dependents want it healthy: wait the way berth does,
 			// probing its address from the host.
-			u.set("ExecStartPost", waitCommand(c))
+			if c.Health.Kind == "exec" {
+				u.set("ExecStartPost", waitEngineHealth(opts.Engine, c))
+			} else {
+				u.set("ExecStartPost", waitCommand(c))
+			}
 		}
 		u.set("ExecStop", fmt.Sprintf("%s stop -t %s %s", opts.Engine, stop, name))
 	case "nspawn":
@@ -239,6 +243,14 @@ func berthArgs(opts Options) string {
 // It has no "$": systemd would expand it.
 func waitCommand(c desired.Container) string {
 	return fmt.Sprintf("/bin/bash -c 'for i in {1..300}; do (exec 3<>/dev/tcp/%s/%d) 2>/dev/null && exit 0; sleep 1; done; exit 1'", c.Address, c.Health.Port)
+}
+
+// waitEngineHealth waits for the engine's own health check, which berth
+// sets to the exec check's command on Docker and Podman, to report
+// healthy, for up to five minutes. No "$" (systemd would expand it) and
+// no "%" (a systemd specifier); the container name is a validated name.
+func waitEngineHealth(engine string, c desired.Container) string {
+	return fmt.Sprintf("/bin/bash -c 'for i in {1..300}; do [ \"`%s inspect --format {{.State.Health.Status}} %s`\" = healthy ] && exit 0; sleep 1; done; exit 1'", engine, c.Spec.Name)
 }
 
 // quadlet renders a Quadlet .container file: the whole container, so that

@@ -42,7 +42,7 @@ named after the project unless --namespace says otherwise.`,
   berth cluster diff
   berth cluster apply && berth cluster status
   berth cluster prune
-  berth cluster bootstrap --server --token-file /root/k3s-token -o k3s/`,
+  berth cluster bootstrap -o k3s/ --server https://10.0.0.2:6443 --token-file /root/k3s-token`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, /etc/rancher/k3s/k3s.yaml, ~/.kube/config)")

@@ -39,11 +39,7 @@ func newImageCmd(g *globals) *cobra.Command {
 signed indexes and pinned in a lockfile, users, directories, files and Go
 programs. The same lockfile gives the same image digest.
 
-Recipes are the built-in ones (redis, postgres-dev, nginx-proxy, python-ml,
-nodejs-dev, go-dev, app, ollama, cuda-runtime) and those under "images:" in
-berth.yaml, which override a built-in of the same name. Locks are kept in
-images.lock/ next to berth.yaml (in the state directory without one),
-built images in the state directory, downloads in $XDG_CACHE_HOME/berth.`,
+` + wrapText("Recipes are the built-in ones ("+builtinNames()+`) and those under "images:" in berth.yaml, which override a built-in of the same name. Locks are kept in images.lock/ next to berth.yaml (in the state directory without one), built images in the state directory, downloads in $XDG_CACHE_HOME/berth.`, 76),
 		Example: `  berth image build redis            # build one image
   berth image build --all --load     # build every recipe, load into the engine
   berth image list --json
@@ -294,6 +290,35 @@ func buildLine(e image.Event, el time.Duration) string {
 		line += " last: " + e.Output
 	}
 	return line
+}
+
+// builtinNames lists the built-in recipes for the help, from the
+// catalog itself so the help cannot drift from 'berth image list'.
+func builtinNames() string {
+	var names []string
+	for n := range image.Builtin() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// wrapText breaks s into lines of at most width columns at spaces.
+func wrapText(s string, width int) string {
+	var b strings.Builder
+	n := 0
+	for _, w := range strings.Fields(s) {
+		if n > 0 && n+1+len(w) > width {
+			b.WriteString("\n")
+			n = 0
+		} else if n > 0 {
+			b.WriteString(" ")
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
 }
 
 // imageError adds the hint a user needs for the build errors they can act on.

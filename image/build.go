@@ -219,6 +219,9 @@ func (b *Builder) Resolve(ctx context.Context, r Recipe) (*Lock, error) {
 	if err := resolveNpmBuild(u, r, lock); err != nil {
 		return nil, err
 	}
+	if err := b.resolvePython(ctx, r, lock); err != nil {
+		return nil, err
+	}
 	if err := b.resolveSubstitutes(u, r, lock); err != nil {
 		return nil, err
 	}
@@ -422,6 +425,14 @@ func (b *Builder) Build(ctx context.Context, r Recipe) (*Result, error) {
 		made[len(sets)] = l
 		sets = append(sets, nil)
 		infos = append(infos, LayerInfo{What: "npm"})
+	}
+	if r.Python != nil {
+		pyfs, err := b.buildPython(ctx, r, lock, epoch)
+		if err != nil {
+			return nil, fmt.Errorf("building %s: %w", r.Name, err)
+		}
+		sets = append(sets, pyfs)
+		infos = append(infos, LayerInfo{What: "python"})
 	}
 
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)

@@ -32,6 +32,8 @@ type Lock struct {
 	BasePasswd *LockedPackage `json:"basePasswd,omitempty"`
 	// Build lists, per Go program, the packages unpacked for its cgo build.
 	Build map[string][]LockedPackage `json:"build,omitempty"`
+	// Python pins the files installed from PyPI.
+	Python *LockedPython `json:"python,omitempty"`
 	// Substitutes are the downloads of npm install scripts that the
 	// builder gave from a Debian package instead (see Substitute).
 	Substitutes []LockedSubstitute `json:"substitutes,omitempty"`
@@ -147,7 +149,14 @@ func (b *Builder) inputsDigest(r Recipe) string {
 		Exclude          []string
 		Build            map[string][]string
 		Arch             string
-	}{defaults, others, r.Packages, r.Exclude, map[string][]string{}, b.arch}
+		Python           *Python  `json:",omitempty"`
+		PyRequirements   []string `json:",omitempty"`
+	}{defaults, others, r.Packages, r.Exclude, map[string][]string{}, b.arch, r.Python, nil}
+	if r.Python != nil {
+		// The file's requirements, not its name: an edit of
+		// requirements.txt resolves again.
+		in.PyRequirements, _ = b.pyRequirements(r)
+	}
 	for _, g := range r.Go {
 		in.Build[g.Name] = g.BuildPackages
 	}

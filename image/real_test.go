@@ -82,6 +82,19 @@ var realCases = []realCase{
 		}
 		return nil
 	}},
+	// JupyterLab from PyPI, installed without pip: the server answers
+	// and a kernel's Python (from Debian) runs.
+	{name: "jupyterlab", port: 8888, env: []string{"JUPYTER_TOKEN=berth-test"}, check: func(t *testing.T, ctx context.Context, eng runtime.Engine, ctr string, port uint16) error {
+		if err := httpCheck("/lab?token=berth-test", "<title>JupyterLab")(t, ctx, eng, ctr, port); err != nil {
+			return err
+		}
+		var out bytes.Buffer
+		code, err := eng.Exec(ctx, ctr, runtime.ExecOptions{Cmd: []string{"python3", "-c", "import jupyterlab, ipykernel, zmq; print(jupyterlab.__version__[0])"}, Stdout: &out, Stderr: &out})
+		if err != nil || code != 0 || strings.TrimSpace(out.String()) != "4" {
+			return fmt.Errorf("import jupyterlab: exit %d, %v: %s", code, err, out.String())
+		}
+		return nil
+	}},
 	{name: "nodejs-dev", check: nil},
 	{name: "go-dev", check: nil},
 	{name: "cuda-runtime", heavy: true, check: nil},

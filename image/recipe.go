@@ -44,6 +44,8 @@ type Recipe struct {
 	Files  []File  `yaml:"files,omitempty"`
 	Go     []Go    `yaml:"go,omitempty"`
 	Npm    []Npm   `yaml:"npm,omitempty"`
+	// Python installs packages from PyPI into the image's Python.
+	Python *Python `yaml:"python,omitempty"`
 
 	Env        map[string]string `yaml:"env,omitempty"`
 	Entrypoint []string          `yaml:"entrypoint,omitempty"`
@@ -275,7 +277,23 @@ func (r *Recipe) validate(p string, v *yaml.Node) []error {
 	if len(r.Packages) > 0 && r.Suite == "" {
 		at("suite", "a recipe with packages names its suite (e.g. bookworm)")
 	}
-	if len(r.Packages) == 0 && len(r.Go) == 0 && len(r.Npm) == 0 && len(r.Files) == 0 {
+	if r.Python != nil {
+		if len(r.Python.Requirements) == 0 && r.Python.File == "" {
+			at("python", "give requirements or a file (requirements.txt or pyproject.toml)")
+		}
+		if r.Python.Version == "" && r.Suite == "" {
+			at("python", "the image needs a Python: add python3 to packages, or set python.version")
+		}
+		if r.Python.Target != "" && !path.IsAbs(r.Python.Target) {
+			at("python", fmt.Sprintf("target %q is not an absolute path", r.Python.Target))
+		}
+		for _, q := range r.Python.Requirements {
+			if _, err := parsePyReq(q); err != nil {
+				at("python", err.Error())
+			}
+		}
+	}
+	if len(r.Packages) == 0 && len(r.Go) == 0 && len(r.Npm) == 0 && len(r.Files) == 0 && r.Python == nil {
 		at("packages", "the recipe installs nothing: give packages, go programs or files")
 	}
 	users := map[string]bool{"root": true}
@@ -374,7 +392,7 @@ func yamlError(p string, n *yaml.Node, err error) error {
 
 // recipeFields are the YAML keys of Recipe.
 var recipeFields = []string{"description", "suite", "updates", "suites", "mirror", "components",
-	"packages", "exclude", "drop", "keep", "users", "groups", "dirs", "files", "go", "npm", "env",
+	"packages", "exclude", "drop", "keep", "users", "groups", "dirs", "files", "go", "npm", "python", "env",
 	"entrypoint", "cmd", "user", "workdir", "ports", "labels", "maxLayers", "note"}
 
 // columnAt finds the column of the first node of n's tree on line.

@@ -223,7 +223,21 @@ func TestDockerComposeParity(t *testing.T) {
 	berth("up", "--wait", "--timeout", "60s")
 	waitHealthy(t, "cmp-api", "cmp-worker")
 	fromBerth := inspect(t, "cmp-api", "cmp-worker")
+	volDir := filepath.Join(dirB, "volumes", "berthcmpb", "cache")
+	os.WriteFile(filepath.Join(volDir, "kept"), []byte("x"), 0o644)
+	var o, eb bytes.Buffer
+	if code := cli.Main([]string{"-f", cfgFile, "--state-dir", state, "volume", "rm", "cache"}, strings.NewReader(""), &o, &eb); code != 1 || !strings.Contains(eb.String(), "volume in use by cmp-api") {
+		t.Errorf("volume rm while cmp-api mounts it: exit %d, %s", code, eb.String())
+	}
 	berth("down")
+	// Named volumes outlive down, and go only by name.
+	if _, err := os.Stat(filepath.Join(volDir, "kept")); err != nil {
+		t.Errorf("down removed the named volume's data: %v", err)
+	}
+	berth("volume", "rm", "cache")
+	if _, err := os.Stat(volDir); !os.IsNotExist(err) {
+		t.Errorf("volume rm left %s: %v", volDir, err)
+	}
 
 	// 3. docker compose up from berth export compose of that config.
 	cfg, err := config.Load(config.LoadOptions{File: cfgFile, Getenv: func(string) string { return "" }})

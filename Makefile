@@ -4,8 +4,9 @@ export GOFLAGS ?= -buildvcs=false
 
 .PHONY: build demo test test-fresh test-unit test-restart fuzz setup-ci vet
 
+# A cold build prints nothing for minutes: heartbeat.sh says it still runs.
 build:
-	$(GO) build -o bin/berth ./cmd/berth
+	bash scripts/heartbeat.sh 'make build: go build -o bin/berth' $(GO) build -o bin/berth ./cmd/berth
 
 # Builds the demo's images and brings up its five services (scripts/demo.sh).
 demo: build

@@ -184,9 +184,18 @@ func (b *Builder) cgoIncludes(ctx context.Context, g Go, lock *Lock) (root strin
 			return "", nil, fmt.Errorf("unpacking %s: %w", p.Name, err)
 		}
 	}
+	var area, tmpdir string
+	if len(g.Headers) > 0 {
+		// The go command's temporaries go to a private TMPDIR, as in goBuild.
+		if area, tmpdir, _, err = b.stepDirs("gomod"); err != nil {
+			return "", nil, err
+		}
+		defer os.RemoveAll(area)
+	}
 	for _, hd := range g.Headers {
 		cmd := exec.CommandContext(ctx, b.opts.GoCommand, "mod", "download", "-json", hd.Module)
 		cmd.Dir = tmp
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmpdir)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {

@@ -68,10 +68,18 @@ func TestNetworkIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	ip := netip.MustParseAddr("10.213.7.11")
+	// A free loopback port, never a fixed one: a user's stack or another
+	// test may hold any fixed port.
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(pl.Addr().(*net.TCPAddr).Port)
+	pl.Close()
 	spec := runtime.ContainerSpec{
 		Name: "berthtest-iso", Image: ref, Labels: labels,
 		Networks: []runtime.Endpoint{{Network: "berthtest-iso", IP: ip}},
-		Ports:    []runtime.Port{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 18431, ContainerPort: 8080, Protocol: "tcp"}},
+		Ports:    []runtime.Port{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: port, ContainerPort: 8080, Protocol: "tcp"}},
 	}
 	id, err := e.CreateContainer(ctx, spec)
 	if err != nil {
@@ -81,7 +89,7 @@ func TestNetworkIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	runtimetest.Eventually(t, 20*time.Second, "the loopback-published port to answer", func() bool {
-		resp, err := http.Get("http://127.0.0.1:18431/")
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
 		if err == nil {
 			resp.Body.Close()
 		}

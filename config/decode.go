@@ -104,7 +104,7 @@ func (d *decoder) config(root *yaml.Node, defaultProject string) *Config {
 				cfg.Project = s
 			}
 		case "runtime":
-			if s, ok := d.enum(v, "runtime", []string{"auto", "docker", "podman", "nspawn"}); ok {
+			if s, ok := d.enum(v, "runtime", Runtimes); ok {
 				cfg.Runtime = s
 			}
 		case "publishAddress":

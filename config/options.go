@@ -22,11 +22,16 @@ type Option struct {
 }
 
 // Reserved top-level keys; every other top-level key is a kit.
+// Runtimes are the values of the runtime option: auto and the engines
+// berth drives (the project package connects to each; a test keeps the
+// two lists equal).
+var Runtimes = []string{"auto", "docker", "podman", "nspawn"}
+
 var reservedKeys = []string{"project", "runtime", "stacks", "images", "publishAddress", "publishExposed", "volumesPath", "containerPrefix"}
 
 var globalOptions = []Option{
 	{Path: "project", Type: "name", Description: "owner label on every object berth creates; default: the config directory's name", Example: "kernelcore"},
-	{Path: "runtime", Type: "enum", Default: "auto", Enum: []string{"auto", "docker", "podman", "nspawn"},
+	{Path: "runtime", Type: "enum", Default: "auto", Enum: Runtimes,
 		Description: "container engine: auto prefers Docker, then Podman", Example: "docker"},
 	{Path: "publishAddress", Type: "ip", Default: "127.0.0.1",
 		Description: "host address that published ports bind to when a publish entry names none; an address other than loopback needs publishExposed: true", Example: "127.0.0.1"},

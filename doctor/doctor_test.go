@@ -54,7 +54,7 @@ func TestHosts(t *testing.T) {
 	for _, name := range gputest.Names(t) {
 		t.Run(name, func(t *testing.T) {
 			rep := doctor.Run(t.Context(), doctor.Options{
-				Engine:  engine(runtime.Info{Name: "docker", Version: "20.10.24", APIVersion: "1.41", CDIEnabled: true}),
+				Engine:  engine(runtime.Info{Name: "docker", Version: "20.10.24", APIVersion: "1.41", CDIEnabled: true, GPUDrivers: []string{"nvidia", "cdi"}}),
 				Host:    gputest.Host(t, name),
 				GPU:     true,
 				WantGPU: name == "none",

@@ -190,13 +190,13 @@ func checkInject(r *reporter, inv gpu.Inventory, info *runtime.Info, cdiOK bool)
 	const check = "gpu injection"
 	const fix = "install the NVIDIA Container Toolkit, then " + fixCDI + " and enable CDI in the engine"
 	var ways []string
-	if info != nil && (info.CDIEnabled || info.Name == "podman") && cdiOK {
+	if info != nil && info.Accepts("cdi") && cdiOK {
 		ways = append(ways, "CDI")
 	}
 	if info != nil && info.NvidiaRuntime {
 		ways = append(ways, "the nvidia runtime")
 	}
-	if len(inv.Hooks) > 0 && (info == nil || info.Name != "podman") {
+	if len(inv.Hooks) > 0 && (info == nil || info.Accepts("nvidia")) {
 		ways = append(ways, "docker's nvidia driver ("+inv.Hooks[0]+")")
 	}
 	switch {

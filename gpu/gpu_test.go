@@ -50,9 +50,9 @@ var engines = []struct {
 	name string
 	info runtime.Info
 }{
-	{"docker+cdi", runtime.Info{Name: "docker", CDIEnabled: true}},
-	{"docker", runtime.Info{Name: "docker"}},
-	{"podman", runtime.Info{Name: "podman", CDIEnabled: true}},
+	{"docker+cdi", runtime.Info{Name: "docker", CDIEnabled: true, GPUDrivers: []string{"nvidia", "cdi"}}},
+	{"docker", runtime.Info{Name: "docker", GPUDrivers: []string{"nvidia"}}},
+	{"podman", runtime.Info{Name: "podman", CDIEnabled: true, GPUDrivers: []string{"cdi"}}},
 }
 
 // requests are the service GPU requests every host is asked; $ADDR and
@@ -121,11 +121,11 @@ func TestResolve(t *testing.T) {
 
 func TestResolveOptionalNeverHidesInvalid(t *testing.T) {
 	inv := detect(t, "none")
-	_, err := gpu.Resolve(desired.GPU{IDs: []string{"1"}, Optional: true}, inv, runtime.Info{Name: "docker"})
+	_, err := gpu.Resolve(desired.GPU{IDs: []string{"1"}, Optional: true}, inv, runtime.Info{Name: "docker", GPUDrivers: []string{"nvidia"}})
 	if !errors.Is(err, gpu.ErrInvalid) {
 		t.Fatalf("index with optional: %v, want ErrInvalid", err)
 	}
-	a, err := gpu.Resolve(desired.GPU{All: true, Optional: true}, inv, runtime.Info{Name: "docker"})
+	a, err := gpu.Resolve(desired.GPU{All: true, Optional: true}, inv, runtime.Info{Name: "docker", GPUDrivers: []string{"nvidia"}})
 	if err != nil || a.Skipped == "" || a.Mode != "" {
 		t.Fatalf("optional on a host without GPU: %+v, %v", a, err)
 	}
@@ -133,7 +133,7 @@ func TestResolveOptionalNeverHidesInvalid(t *testing.T) {
 
 func TestApply(t *testing.T) {
 	inv := detect(t, "amd")
-	a, err := gpu.Resolve(desired.GPU{All: true}, inv, runtime.Info{Name: "docker"})
+	a, err := gpu.Resolve(desired.GPU{All: true}, inv, runtime.Info{Name: "docker", GPUDrivers: []string{"nvidia"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -186,11 +186,11 @@ func resolve(req desired.GPU, inv Inventory, info runtime.Info) (Assignment, err
 // toolkit regenerates with the driver, then Docker's nvidia device driver.
 // It never picks the devices mode, which breaks on every driver upgrade.
 func autoMode(all bool, gpus []GPU, inv Inventory, info runtime.Info) string {
-	if cdiNamed(all, gpus, inv) && (info.CDIEnabled || info.Name == "podman") {
+	if cdiNamed(all, gpus, inv) && info.Accepts("cdi") {
 		return ModeCDI
 	}
-	if info.Name == "podman" {
-		return ModeCDI // podman has no other way; cdiRequest explains
+	if !info.Accepts("nvidia") {
+		return ModeCDI // the engine has no other way; cdiRequest explains
 	}
 	return ModeNvidiaRuntime
 }
@@ -224,7 +224,7 @@ func cdiNamed(all bool, gpus []GPU, inv Inventory) bool {
 const hintCDIGenerate = "run 'nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml' (NVIDIA Container Toolkit)"
 
 func cdiRequest(a Assignment, all bool, gpus []GPU, inv Inventory, info runtime.Info) (Assignment, error) {
-	if !info.CDIEnabled && info.Name != "podman" {
+	if !info.Accepts("cdi") {
 		return Assignment{}, fail(ErrUnavailable, `enable CDI in /etc/docker/daemon.json ("features": {"cdi": true}) and restart docker`, "%s has CDI disabled", engineName(info))
 	}
 	names := cdiNames(all, gpus)
@@ -244,8 +244,8 @@ func cdiRequest(a Assignment, all bool, gpus []GPU, inv Inventory, info runtime.
 }
 
 func nvidiaRequest(a Assignment, all bool, gpus []GPU, req desired.GPU, info runtime.Info) (Assignment, error) {
-	if info.Name == "podman" {
-		return Assignment{}, fail(ErrUnavailable, "use mode cdi (or auto) with podman", "podman has no nvidia device driver, only CDI")
+	if !info.Accepts("nvidia") {
+		return Assignment{}, fail(ErrUnavailable, "use mode cdi (or auto) with "+engineName(info), "%s has no nvidia device driver, only CDI", engineName(info))
 	}
 	r := runtime.GPURequest{Driver: "nvidia", Capabilities: capabilities(req.Capabilities)}
 	if all {

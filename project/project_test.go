@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voidnxlabs/berth/config"
 	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/project"
@@ -397,5 +398,35 @@ func TestLogsExec(t *testing.T) {
 	}
 	if _, err := p.Exec(ctx, project.ExecOptions{Target: "lt-api", Cmd: []string{"true"}}); !errors.Is(err, project.ErrNotRunning) || project.Hint(err) != "start it with 'berth start lt-api'" {
 		t.Errorf("exec in a stopped container: %v, hint %q", err, project.Hint(err))
+	}
+}
+
+// TestRuntimesListedOnce: the runtime option accepts exactly the engines
+// the project package connects to, and auto.
+func TestRuntimesListedOnce(t *testing.T) {
+	want := append([]string{"auto"}, project.Runtimes()...)
+	got := slices.Clone(config.Runtimes)
+	slices.Sort(got[1:])
+	if !slices.Equal(got, want) {
+		t.Errorf("config.Runtimes = %v, project.Runtimes = %v", config.Runtimes, project.Runtimes())
+	}
+	_, err := project.Connect(t.Context(), "lxc", project.ConnectOptions{})
+	if !errors.Is(err, project.ErrUnknownRuntime) || !strings.Contains(project.Hint(err), "auto, docker, nspawn, podman") {
+		t.Errorf("unknown runtime: %v (hint %q)", err, project.Hint(err))
+	}
+}
+
+func TestParseUlimits(t *testing.T) {
+	us, err := project.ParseUlimits("nofile=4096:8192, nproc=2048")
+	if err != nil || len(us) != 2 || us[0] != (runtime.Ulimit{Name: "nofile", Soft: 4096, Hard: 8192}) || us[1] != (runtime.Ulimit{Name: "nproc", Soft: 2048, Hard: 2048}) {
+		t.Errorf("ParseUlimits: %v %+v", err, us)
+	}
+	if us, err := project.ParseUlimits("none"); err != nil || us == nil || len(us) != 0 {
+		t.Errorf("none: %v %+v", err, us)
+	}
+	for _, bad := range []string{"nofile", "nofile=a:b", "nofile=10:5", "=1"} {
+		if _, err := project.ParseUlimits(bad); err == nil {
+			t.Errorf("ParseUlimits(%q) accepted it", bad)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -51,6 +52,10 @@ type Network struct {
 	Labels  map[string]string
 	// Containers maps attached container IDs to their address on this network.
 	Containers map[string]netip.Addr
+	// Bridge is the host's interface for the network (Docker's br-<id>,
+	// Podman's podmanN, nspawn's own name); empty when the engine cannot
+	// say. Checks of the host's firewall and forwarding look it up here.
+	Bridge string
 }
 
 // Endpoint attaches a container to a network at a fixed address.
@@ -191,7 +196,15 @@ type Info struct {
 	APIVersion    string
 	CDIEnabled    bool
 	NvidiaRuntime bool
+	// GPUDrivers are the GPURequest drivers the engine accepts: "nvidia"
+	// (a device driver that runs the NVIDIA toolkit's hook, as Docker's
+	// built-in one does) and "cdi" (device names resolved from CDI specs
+	// when the container is created). GPU code asks this, never Name.
+	GPUDrivers []string
 }
+
+// Accepts reports whether the engine takes GPU requests of driver.
+func (i Info) Accepts(driver string) bool { return slices.Contains(i.GPUDrivers, driver) }
 
 // ProgressEvent reports progress of a long engine operation (a pull).
 type ProgressEvent struct {

@@ -162,8 +162,8 @@ func (g *globals) doctorFromConfig(opts *doctor.Options, noEngine bool) error {
 			owned := map[string]string{runtime.LabelProject: cfg.Project}
 			if ns, err := e.ListNetworks(g.ctx, owned); err == nil {
 				for _, n := range ns {
-					if len(n.ID) >= 12 {
-						bridges[n.Name] = "br-" + n.ID[:12]
+					if n.Bridge != "" {
+						bridges[n.Name] = n.Bridge
 					}
 				}
 			}

@@ -85,13 +85,20 @@ func (e *Engine) Info(ctx context.Context) (runtime.Info, error) {
 		return runtime.Info{}, fmt.Errorf("getting docker info: %w", mapErr(err))
 	}
 	_, nvidia := res.Info.Runtimes["nvidia"]
-	return runtime.Info{
+	info := runtime.Info{
 		Name:          "docker",
 		Version:       res.Info.ServerVersion,
 		APIVersion:    e.c.ClientVersion(),
 		CDIEnabled:    len(res.Info.CDISpecDirs) > 0,
 		NvidiaRuntime: nvidia,
-	}, nil
+		// Docker's built-in nvidia device driver runs the toolkit's hook;
+		// CDI names only resolve with CDI enabled in daemon.json.
+		GPUDrivers: []string{"nvidia"},
+	}
+	if info.CDIEnabled {
+		info.GPUDrivers = append(info.GPUDrivers, "cdi")
+	}
+	return info, nil
 }
 
 func labelFilters(labels map[string]string) client.Filters {
@@ -145,6 +152,12 @@ func (e *Engine) inspectNetwork(ctx context.Context, id string) (runtime.Network
 	}
 	for id, ep := range n.Containers {
 		out.Containers[id] = ep.IPv4Address.Addr()
+	}
+	// A bridge network's interface is br-<first 12 of the ID> unless the
+	// network names its own.
+	out.Bridge = n.Options["com.docker.network.bridge.name"]
+	if out.Bridge == "" && n.Driver == "bridge" && len(n.ID) >= 12 {
+		out.Bridge = "br-" + n.ID[:12]
 	}
 	return out, nil
 }

@@ -189,7 +189,7 @@ func (e *Engine) Info(ctx context.Context) (runtime.Info, error) {
 	if err := e.enter("Info", ""); err != nil {
 		return runtime.Info{}, err
 	}
-	return runtime.Info{Name: "fake", Version: "0", APIVersion: "1.41"}, nil
+	return runtime.Info{Name: "fake", Version: "0", APIVersion: "1.41", GPUDrivers: []string{"nvidia"}}, nil
 }
 
 func (e *Engine) findNetwork(nameOrID string) (*network, error) {
@@ -223,6 +223,7 @@ func (e *Engine) findContainer(nameOrID string) (*ctr, error) {
 // netView reports a network with the endpoints of running containers.
 func (e *Engine) netView(n *network) runtime.Network {
 	out := n.Network
+	out.Bridge = "fk-" + n.ID[:min(12, len(n.ID))]
 	out.Labels = maps.Clone(n.Labels)
 	out.Containers = maps.Clone(n.stale)
 	for _, c := range e.containers {

@@ -95,7 +95,7 @@ func (e *Engine) ListNetworks(ctx context.Context, labels map[string]string) ([]
 		if !matches(n.Labels, labels) {
 			continue
 		}
-		rn := runtime.Network{ID: n.ID, Name: n.Name, Subnet: n.Subnet, Gateway: n.Gw, Labels: n.Labels, Containers: map[string]netip.Addr{}}
+		rn := runtime.Network{ID: n.ID, Name: n.Name, Subnet: n.Subnet, Gateway: n.Gw, Labels: n.Labels, Containers: map[string]netip.Addr{}, Bridge: n.Bridge}
 		for _, m := range ms {
 			if !e.alive(m) {
 				continue

@@ -167,6 +167,7 @@ func (e *Engine) Info(ctx context.Context) (runtime.Info, error) {
 		Version:    v,
 		APIVersion: storeVersion,
 		CDIEnabled: cdi,
+		GPUDrivers: []string{"cdi", "nvidia"},
 	}, nil
 }
 

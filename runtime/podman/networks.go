@@ -29,6 +29,7 @@ type netResource struct {
 	Internal  bool              `json:"internal"`
 	IPv6      bool              `json:"ipv6_enabled"`
 	DNSEnable bool              `json:"dns_enabled"`
+	Interface string            `json:"network_interface,omitempty"`
 }
 
 // ListNetworks lists networks carrying all the given labels (an empty value
@@ -62,7 +63,7 @@ func (e *Engine) ListNetworks(ctx context.Context, labels map[string]string) ([]
 }
 
 func fromNetwork(n netResource) runtime.Network {
-	out := runtime.Network{ID: n.ID, Name: n.Name, Labels: n.Labels, Containers: map[string]netip.Addr{}}
+	out := runtime.Network{ID: n.ID, Name: n.Name, Labels: n.Labels, Containers: map[string]netip.Addr{}, Bridge: n.Interface}
 	for _, s := range n.Subnets {
 		p, err := netip.ParsePrefix(s.Subnet)
 		if err != nil || !p.Addr().Is4() {

@@ -268,6 +268,9 @@ func (e *Engine) Info(ctx context.Context) (runtime.Info, error) {
 		// Podman has no nvidia runtime of its own: GPUs go through CDI or
 		// the nvidia hook, both of which are device names here.
 		NvidiaRuntime: e.hasHook(),
+		// Podman reads CDI specs on every create and has no nvidia device
+		// driver.
+		GPUDrivers: []string{"cdi"},
 	}, nil
 }
 

@@ -208,6 +208,9 @@ func (s *suite) info(t *testing.T) {
 	if info.Name == "" || info.APIVersion == "" {
 		t.Errorf("Info = %+v, want a name and an API version", info)
 	}
+	if len(info.GPUDrivers) == 0 {
+		t.Errorf("Info = %+v, want the GPU request drivers it accepts", info)
+	}
 }
 
 func (s *suite) networks(t *testing.T) {
@@ -223,6 +226,12 @@ func (s *suite) networks(t *testing.T) {
 	}
 	if ns[0].Labels[runtime.LabelProject] != ev.prefix {
 		t.Errorf("labels = %v, want %s=%s", ns[0].Labels, runtime.LabelProject, ev.prefix)
+	}
+	// The engine names the host's interface for the network; doctor's
+	// firewall checks rely on it. (Podman with CNI makes the interface
+	// with the network's first container, so it need not exist yet.)
+	if ns[0].Bridge == "" {
+		t.Errorf("ListNetworks reports no bridge for %s", spec.Name)
 	}
 	if _, err := ev.e.CreateNetwork(ctx, spec); !errors.Is(err, runtime.ErrConflict) {
 		t.Errorf("CreateNetwork with a taken name: err = %v, want ErrConflict", err)

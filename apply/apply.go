@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/voidnxlabs/berth/health"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/runtime"
+	"golang.org/x/sys/unix"
 )
 
 // Options tune a run.
@@ -264,18 +266,42 @@ func (r *runner) stopTimeout(dc *desired.Container) time.Duration {
 
 // ensurePath creates a missing data path with its owner. An existing path
 // is left exactly as it is, and nothing is ever deleted.
+//
+// The owner and mode go on the directory this call made, through a
+// descriptor, never through the name: a data path under a directory that
+// someone else can write (a home directory) could otherwise be swapped
+// for a symlink between the mkdir and the chown, and berth, as root,
+// would give that person /etc/shadow.
 func ensurePath(p *desired.DataPath) error {
 	if _, err := os.Stat(p.Host); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(p.Host, os.FileMode(plan.Mode(p))); err != nil {
+	parent, base := filepath.Split(filepath.Clean(p.Host))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("creating data path %q: %w", p.Host, err)
 	}
-	if err := os.Chown(p.Host, p.UID, p.GID); err != nil {
+	dir, err := os.Open(parent)
+	if err != nil {
+		return fmt.Errorf("creating data path %q: %w", p.Host, err)
+	}
+	defer dir.Close()
+	dfd := int(dir.Fd())
+	if err := unix.Mkdirat(dfd, base, 0o700); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return nil // made meanwhile by someone else: theirs, left alone
+		}
+		return fmt.Errorf("creating data path %q: %w", p.Host, err)
+	}
+	fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("creating data path %q: %w", p.Host, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fchown(fd, p.UID, p.GID); err != nil {
 		return fmt.Errorf("setting the owner of data path %q to %d:%d: %w", p.Host, p.UID, p.GID, err)
 	}
-	// MkdirAll's mode passes through the umask; the config's mode is meant.
-	if err := os.Chmod(p.Host, os.FileMode(plan.Mode(p))); err != nil {
+	// The config's mode, not one cut by the umask.
+	if err := unix.Fchmod(fd, plan.Mode(p)); err != nil {
 		return fmt.Errorf("setting the mode of data path %q: %w", p.Host, err)
 	}
 	return nil

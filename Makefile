@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzTar$$' -fuzztime 10s ./internal/extract
 	$(GO) test -run '^$$' -fuzz '^FuzzTarBytes$$' -fuzztime 10s ./internal/extract
+	$(GO) test -run '^$$' -fuzz '^FuzzRestoreManifest$$' -fuzztime 10s ./backup
 
 test-unit:
 	$(GO) test -short ./...

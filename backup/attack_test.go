@@ -205,3 +205,36 @@ func TestRestoreSymlinkMetaStaysOnLink(t *testing.T) {
 		t.Errorf("tohost -> %q, %v", l, err)
 	}
 }
+
+// A file of the data path swapped for a symlink to a host file while the
+// backup runs (whoever owns a home directory can do that to a data path
+// in it) must not bring the host file into the backup.
+func TestBackupDoesNotFollowSwappedFile(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o755)
+	os.WriteFile(filepath.Join(data, "a"), []byte("first"), 0o644)
+	os.WriteFile(filepath.Join(data, "b"), []byte("12345678901"), 0o644)
+	victim := filepath.Join(dir, "shadow")
+	os.WriteFile(victim, []byte("root:secret"), 0o600) // the same size as b
+	r := newRepo(t)
+	swapped := false
+	opts := Options{Hook: func(point string) {
+		if point == "backup-copying" && !swapped {
+			swapped = true
+			os.Remove(filepath.Join(data, "b"))
+			os.Symlink(victim, filepath.Join(data, "b"))
+		}
+	}}
+	res, err := r.Backup(t.Context(), newStub(t, "lab-notes"), []Target{target("lab-notes", data)}, opts)
+	if !swapped {
+		t.Fatal("the hook never ran")
+	}
+	if err == nil {
+		for _, f := range res.Manifest.Services[0].Paths[0].Files {
+			if f.Path == "b" && f.Type == TypeFile {
+				t.Fatalf("the backup holds b as a file (sha256 %s): the host file was read through the link", f.SHA256)
+			}
+		}
+	}
+}

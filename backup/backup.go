@@ -367,12 +367,12 @@ func (b *backupRun) copyPath(p desired.DataPath, ctr string) (Path, error) {
 				continue
 			}
 		}
-		sum, err := hashFile(full, f.Size)
+		sum, err := hashFile(full, f.Size, f.Ino)
 		if err != nil {
 			return out, err
 		}
 		f.SHA256 = sum
-		if f.Pack, err = b.pw.add(sum, f.Size, func(w io.Writer) error { return copyFile(w, full, f.Size, sum) }); err != nil {
+		if f.Pack, err = b.pw.add(sum, f.Size, func(w io.Writer) error { return copyFile(w, full, f.Size, sum, f.Ino) }); err != nil {
 			return out, err
 		}
 		done += f.Size
@@ -447,8 +447,29 @@ func scan(root string, warn func(string)) ([]File, int64, error) {
 	return out, total, err
 }
 
-func hashFile(p string, size int64) (string, error) {
-	f, err := os.Open(p)
+// openListed opens the regular file that scan listed at p as inode ino
+// (0: any), never a symlink put in its place, or a file reached through a
+// parent swapped for one, since: berth reads as root, and whoever can
+// write the data path must not get /etc/shadow into a backup that they
+// can restore.
+func openListed(p string, ino uint64) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && (!fi.Mode().IsRegular() || ino != 0 && fi.Sys().(*syscall.Stat_t).Ino != ino) {
+		err = fmt.Errorf("%s changed while being backed up (it is no longer the file listed)", p)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func hashFile(p string, size int64, ino uint64) (string, error) {
+	f, err := openListed(p, ino)
 	if err != nil {
 		return "", err
 	}
@@ -466,8 +487,8 @@ func hashFile(p string, size int64) (string, error) {
 
 // copyFile writes p's content to w and checks it still has the hash it was
 // listed with.
-func copyFile(w io.Writer, p string, size int64, sum string) error {
-	f, err := os.Open(p)
+func copyFile(w io.Writer, p string, size int64, sum string, ino uint64) error {
+	f, err := openListed(p, ino)
 	if err != nil {
 		return err
 	}
@@ -605,12 +626,12 @@ func (b *backupRun) dumpPostgres(ctx context.Context, c *desired.Container) (*Fi
 	if err != nil {
 		return nil, err
 	}
-	sum, err := hashFile(tmp.Name(), info.Size())
+	sum, err := hashFile(tmp.Name(), info.Size(), 0)
 	if err != nil {
 		return nil, err
 	}
 	f := &File{Path: "pg_dumpall.sql", Type: TypeFile, Mode: 0o600, MTime: time.Now().UTC(), Size: info.Size(), SHA256: sum}
-	f.Pack, err = b.pw.add(sum, f.Size, func(w io.Writer) error { return copyFile(w, tmp.Name(), f.Size, sum) })
+	f.Pack, err = b.pw.add(sum, f.Size, func(w io.Writer) error { return copyFile(w, tmp.Name(), f.Size, sum, 0) })
 	if err != nil {
 		return nil, err
 	}

@@ -125,7 +125,16 @@ func Import(ctx context.Context, opts ImportOptions) (*Result, error) {
 	}
 	im := &importer{opts: opts, proj: proj, pos: newPositions(opts.Files, dir), kitOf: map[string]string{}}
 	for _, w := range warnings {
-		im.notes = append(im.notes, Note{Pos: config.Pos{File: opts.Files[0]}, Field: "compose", Msg: w})
+		// compose-go's warnings name a top-level attribute at most; its
+		// line is found like any other field's.
+		n := Note{Pos: config.Pos{File: opts.Files[0]}, Field: "compose", Msg: w}
+		if m := attrRE.FindStringSubmatch(w); m != nil {
+			n.Field, n.Pos = m[1], im.pos.at(m[1])
+			if _, after, ok := strings.Cut(w, ": "); ok && strings.HasPrefix(w, "/") {
+				n.Msg = after // the path is in the position already
+			}
+		}
+		im.notes = append(im.notes, n)
 	}
 	existing, err := im.readExisting()
 	if err != nil {
@@ -318,6 +327,8 @@ func (im *importer) readExisting() (*existingConfig, error) {
 	}
 	return ex, nil
 }
+
+var attrRE = regexp.MustCompile("attribute `([A-Za-z0-9_-]+)`")
 
 var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
 

@@ -25,6 +25,9 @@ func TestBuildProgressLog(t *testing.T) {
 	at(0, image.Event{Image: "ollama", Stage: "resolve", Item: "bookworm", Total: 3, Message: "reading index of bookworm"})
 	at(time.Second, image.Event{Image: "ollama", Stage: "download", Item: "Packages.xz", Done: 1e6, Total: 9e6})
 	at(2*time.Second, image.Event{Image: "ollama", Stage: "download", Item: "Packages.xz", Done: 2e6, Total: 9e6})
+	// fetch and download events alternate per package: still one step
+	at(2*time.Second, image.Event{Image: "ollama", Stage: "fetch", Item: "libc6", Done: 3e6, Total: 9e6})
+	at(2*time.Second, image.Event{Image: "ollama", Stage: "download", Item: "libstdc++6.deb", Done: 1e5, Total: 9e5})
 	at(3*time.Second, image.Event{Image: "ollama", Stage: "go", Item: "ollama", Message: "compiling github.com/ollama/ollama@v0.17.4 (cgo)"})
 	at(13*time.Second, image.Event{Image: "ollama", Stage: "go", Item: "ollama", Message: "compiling github.com/ollama/ollama@v0.17.4 (cgo)", Output: "github.com/ollama/ollama/llama (40 lines)"})
 	at(33*time.Second, image.Event{Image: "ollama", Stage: "go", Item: "ollama", Message: "compiling github.com/ollama/ollama@v0.17.4 (cgo)", Output: "github.com/ollama/ollama/llama (41 lines)"})

@@ -231,7 +231,12 @@ func (p *buildProgress) event(e image.Event) {
 	}
 	// One line per step; the bytes of a download or the packages of a
 	// fetch are a step, a Go or npm program another.
-	key := e.Image + "\x00" + e.Stage
+	stage := e.Stage
+	if stage == "download" {
+		// Downloads interleave with the fetch of each package: one step.
+		stage = "fetch"
+	}
+	key := e.Image + "\x00" + stage
 	if e.Stage == "go" || e.Stage == "npm" {
 		key += "\x00" + e.Item
 	}

@@ -21,6 +21,10 @@ type Options struct {
 	// Secret returns the value of a generated secret. When nil, secrets
 	// compile to a placeholder: fine for offline plans, never for an apply.
 	Secret func(name string) (string, error)
+	// SecretFile returns a host file holding the secret name, owned by
+	// uid:gid with mode 0400, for a container to mount. When nil (and
+	// Secret is set) every secret goes in the environment.
+	SecretFile func(name string, uid, gid int) (string, error)
 	// Previous holds addresses given out in earlier applies (container name
 	// and network name joined by "@"), so that first-free addresses stay
 	// where they were when services are added.
@@ -153,7 +157,16 @@ func compileService(cfg *config.Config, s *config.Service, addrs map[*config.Ser
 	}
 	if cs != nil {
 		c.AliasPrefix = cs.AliasPrefix
+		var digest []string
 		for _, sec := range cs.Secrets {
+			if _, set := s.Env[sec.Env]; set {
+				continue // the user gives the value
+			}
+			if sec.FileEnv != "" {
+				if _, set := s.Env[sec.FileEnv]; set {
+					continue
+				}
+			}
 			val := "<secret:" + sec.Name + ">"
 			if opts.Secret != nil {
 				v, err := opts.Secret(sec.Name)
@@ -162,10 +175,31 @@ func compileService(cfg *config.Config, s *config.Service, addrs map[*config.Ser
 				}
 				val = v
 			}
-			if _, set := s.Env[sec.Env]; !set {
+			digest = append(digest, sec.Name+"="+val)
+			ref := SecretRef{Name: sec.Name, Env: sec.Env}
+			// Without SecretFile (offline plans, the cluster renderer, which
+			// turns the placeholder into a Kubernetes Secret) the value, or
+			// its placeholder, goes in the environment.
+			if sec.FileEnv != "" && opts.SecretFile != nil {
+				uid, gid := sec.UID, sec.GID
+				if n, err := strconv.Atoi(strings.Split(s.User, ":")[0]); err == nil && s.User != "" {
+					uid = n // the user runs the image as another uid
+				}
+				host, err := opts.SecretFile(sec.Name, uid, gid)
+				if err != nil {
+					return Container{}, fmt.Errorf("writing secret file %s: %w", sec.Name, err)
+				}
+				ref = SecretRef{Name: sec.Name, Env: sec.FileEnv, File: SecretTarget + "/" + sec.Name, HostFile: host, UID: uid, GID: gid}
+				env[ref.Env] = ref.File
+				spec.Mounts = append(spec.Mounts, runtime.Mount{Source: host, Target: ref.File, ReadOnly: true})
+			} else {
 				env[sec.Env] = val
-				c.Secrets = append(c.Secrets, sec.Name)
 			}
+			c.Secrets = append(c.Secrets, sec.Name)
+			c.SecretRefs = append(c.SecretRefs, ref)
+		}
+		if len(digest) > 0 {
+			spec.Labels[LabelSecrets] = secretDigest(digest)
 		}
 	} else {
 		c.AliasPrefix = s.Container
@@ -327,6 +361,83 @@ func ContainerHash(spec runtime.ContainerSpec, gpu *GPU) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])[:16]
+}
+
+func catalogSecretEnv(kit, service, name string) string {
+	k := kits.Get(kit)
+	if k == nil {
+		return ""
+	}
+	for _, s := range k.Services {
+		if s.Name != service {
+			continue
+		}
+		for _, sec := range s.Secrets {
+			if sec.Name == name {
+				return sec.Env
+			}
+		}
+	}
+	return ""
+}
+
+// secretDigest digests name=value pairs for LabelSecrets.
+func secretDigest(pairs []string) string {
+	sort.Strings(pairs)
+	return hashOf(pairs...)
+}
+
+// RefreshSecrets gives st's containers the secrets as they are now: values
+// in the environment are replaced, secret files rewritten, and the digest
+// and config hash follow. A rollback uses it, so that applying an earlier
+// generation never brings back a secret that 'secret rotate' replaced.
+func (st *State) RefreshSecrets(secret func(string) (string, error), secretFile func(string, int, int) (string, error)) error {
+	for i := range st.Containers {
+		c := &st.Containers[i]
+		if len(c.SecretRefs) == 0 && len(c.Secrets) > 0 {
+			// A generation recorded before SecretRefs existed: its
+			// secrets were all in the environment, under the catalog's
+			// variable names.
+			for _, name := range c.Secrets {
+				if env := catalogSecretEnv(c.Kit, c.Service, name); env != "" {
+					c.SecretRefs = append(c.SecretRefs, SecretRef{Name: name, Env: env})
+				}
+			}
+		}
+		if len(c.SecretRefs) == 0 {
+			continue
+		}
+		var digest []string
+		for j, ref := range c.SecretRefs {
+			v, err := secret(ref.Name)
+			if err != nil {
+				return fmt.Errorf("reading secret %s: %w", ref.Name, err)
+			}
+			digest = append(digest, ref.Name+"="+v)
+			if ref.File != "" {
+				p, err := secretFile(ref.Name, ref.UID, ref.GID)
+				if err != nil {
+					return fmt.Errorf("writing secret file %s: %w", ref.Name, err)
+				}
+				for k, m := range c.Spec.Mounts {
+					if m.Target == ref.File {
+						c.Spec.Mounts[k].Source = p
+					}
+				}
+				c.SecretRefs[j].HostFile = p
+				continue
+			}
+			for k, kv := range c.Spec.Env {
+				if strings.HasPrefix(kv, ref.Env+"=") {
+					c.Spec.Env[k] = ref.Env + "=" + v
+				}
+			}
+		}
+		c.Spec.Labels[LabelSecrets] = secretDigest(digest)
+		c.Hash = ContainerHash(c.Spec, c.GPU)
+		c.Spec.Labels[runtime.LabelConfigHash] = c.Hash
+	}
+	return nil
 }
 
 func hashOf(parts ...string) string {

@@ -105,6 +105,33 @@ type Container struct {
 	GPU         *GPU
 	// Secrets names the generated secrets the container receives.
 	Secrets []string
+	// SecretRefs say how each of them reaches the container: as a mounted
+	// file (File set; Env then holds the file's path) or in Env.
+	SecretRefs []SecretRef `json:",omitempty"`
 	// AliasPrefix is the shell-alias prefix, e.g. ml-ollama, dev-pg.
 	AliasPrefix string
 }
+
+// SecretRef is how one generated secret reaches a container.
+type SecretRef struct {
+	Name string // state name, e.g. postgres-password
+	// Env is the variable set in the container: the value itself, or
+	// with File the path of the file (POSTGRES_PASSWORD_FILE).
+	Env string
+	// File is where the secret file is mounted in the container, read
+	// only; empty when the value is in Env.
+	File string `json:",omitempty"`
+	// HostFile is the file berth mounts there, and UID/GID its owner.
+	HostFile string `json:",omitempty"`
+	UID, GID int    `json:",omitempty"`
+}
+
+// LabelSecrets carries a digest of the secret values a container receives,
+// so that a rotated secret changes the config hash and recreates it even
+// when only a mounted file holds the value. The digest is of 192-bit
+// random values: it tells nothing about them.
+const LabelSecrets = "io.berth.secrets"
+
+// SecretTarget is the directory secret files are mounted in, as Docker
+// and Podman mount their own secrets.
+const SecretTarget = "/run/secrets"

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/voidnxlabs/berth/runtime"
 )
 
 // String renders the desired state as the text of `berth plan --offline`:
@@ -71,6 +73,9 @@ func (c *Container) details() []string {
 		out = append(out, fmt.Sprintf("published %s:%d -> %d/%s", p.HostIP, p.HostPort, p.ContainerPort, p.Protocol))
 	}
 	for _, m := range c.Spec.Mounts {
+		if c.isSecretMount(m) {
+			continue // listed under "secrets"
+		}
 		ro := ""
 		if m.ReadOnly {
 			ro = " (read-only)"
@@ -148,4 +153,13 @@ func FormatBytes(n int64) string {
 		i++
 	}
 	return strconv.FormatFloat(f, 'f', -1, 64) + units[i]
+}
+
+func (c *Container) isSecretMount(m runtime.Mount) bool {
+	for _, r := range c.SecretRefs {
+		if r.File != "" && r.File == m.Target {
+			return true
+		}
+	}
+	return false
 }

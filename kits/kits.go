@@ -64,10 +64,20 @@ const (
 	GPURequired         // does not run without a GPU
 )
 
-// Secret is a credential berth generates once and passes in the environment.
+// Secret is a credential berth generates once and gives the container.
+// Where the program reads it from a file (FileEnv), the container gets a
+// read-only file owned by UID:GID with mode 0400 and FileEnv names its
+// path, so the value is in no environment: not in 'docker inspect', not
+// in a unit file, not in /proc/PID/environ. Otherwise it is in Env.
 type Secret struct {
 	Name string // state name, e.g. postgres-password
 	Env  string // variable the container reads it from
+	// FileEnv is the variable that names a file holding the value, when
+	// the program has one (POSTGRES_PASSWORD_FILE, JUPYTER_TOKEN_FILE).
+	FileEnv string
+	// UID and GID own the file in the container: the user the image's
+	// program reads it as.
+	UID, GID int
 }
 
 // Service is a catalog service.
@@ -170,7 +180,7 @@ var mlKit = &Kit{
 			Health:      Health{Kind: "http", PortOption: "port", Path: "/api", StartPeriod: 60 * time.Second},
 			GPU:         GPUOptional,
 			AliasPrefix: "ml-jupyter",
-			Secrets:     []Secret{{Name: "jupyter-token", Env: "JUPYTER_TOKEN"}},
+			Secrets:     []Secret{{Name: "jupyter-token", Env: "JUPYTER_TOKEN", FileEnv: "JUPYTER_TOKEN_FILE", UID: 1000, GID: 100}}, // jovyan:users
 			ShmSize:     "1g",
 		},
 		{
@@ -231,7 +241,7 @@ var devKit = &Kit{
 			Health:      Health{Kind: "http", PortOption: "port", Path: "/api", StartPeriod: 60 * time.Second},
 			GPU:         GPUOptional,
 			AliasPrefix: "dev-ml",
-			Secrets:     []Secret{{Name: "dev-ml-token", Env: "JUPYTER_TOKEN"}},
+			Secrets:     []Secret{{Name: "dev-ml-token", Env: "JUPYTER_TOKEN", FileEnv: "JUPYTER_TOKEN_FILE", UID: 1000, GID: 1000}}, // berth's python-ml user
 		},
 		{
 			Name: "chat-ui", Kit: "dev", Container: "dev-chat-ui", Slot: 12,
@@ -255,7 +265,10 @@ var devKit = &Kit{
 			Command:     []string{"--bind-addr", "0.0.0.0:{port}", "/home/coder/project"},
 			Health:      Health{Kind: "http", PortOption: "port", Path: "/healthz", StartPeriod: 60 * time.Second},
 			AliasPrefix: "dev-code",
-			Secrets:     []Secret{{Name: "code-server-password", Env: "PASSWORD"}},
+			// code-server reads its password from $PASSWORD or from its
+			// config file only; $HASHED_PASSWORD is no better, since its
+			// value is also the session cookie. So it stays in the env.
+			Secrets: []Secret{{Name: "code-server-password", Env: "PASSWORD"}},
 		},
 		{
 			Name: "proxy", Kit: "dev", Container: "dev-proxy", Slot: 14,
@@ -283,7 +296,7 @@ var devKit = &Kit{
 			Health:      Health{Kind: "postgres", PortOption: "port", StartPeriod: 30 * time.Second},
 			AliasPrefix: "dev-pg",
 			Helpers:     []string{"dev-pg-psql"},
-			Secrets:     []Secret{{Name: "postgres-password", Env: "POSTGRES_PASSWORD"}},
+			Secrets:     []Secret{{Name: "postgres-password", Env: "POSTGRES_PASSWORD", FileEnv: "POSTGRES_PASSWORD_FILE", UID: 999, GID: 999}}, // the postgres user of the official image and of berth's
 			ShmSize:     "256m",
 			Backup:      "pg_dumpall",
 		},

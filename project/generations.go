@@ -77,6 +77,15 @@ func (p *Project) Rollback(ctx context.Context, o RollbackOptions) (*RunResult, 
 	if err != nil {
 		return nil, err
 	}
+	// The generation recorded the secrets of its day; a rotated one must
+	// not come back.
+	sd, err := p.StateDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := st.RefreshSecrets(sd.Secret, sd.SecretFile); err != nil {
+		return nil, err
+	}
 	cmd := "rollback " + strconv.Itoa(n)
 	res, err := p.converge(ctx, runOptions{action: plan.ActionUp, st: st, resolved: true, wait: o.Wait, timeout: o.Timeout,
 		noLockWait: o.NoLockWait, record: true, command: cmd, config: gen.Config, events: newSink(o.Events)})

@@ -187,7 +187,7 @@ func (p *Project) Desired(targets []string) (*desired.State, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := desired.Compile(p.cfg, desired.Options{Secret: sd.Secret, Previous: p.PreviousAddresses()})
+	st, err := desired.Compile(p.cfg, desired.Options{Secret: sd.Secret, SecretFile: sd.SecretFile, Previous: p.PreviousAddresses()})
 	if err != nil {
 		return nil, nil, err
 	}

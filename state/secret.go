@@ -197,3 +197,57 @@ func newSecret() string {
 	rand.Read(b) // never fails (crypto/rand panics instead)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// SecretFile returns a file holding the secret name for a container to
+// mount: secrets/run/<name>-<uid>, owned by uid:gid with mode 0400, so
+// that the container's user, and only it, reads it. The file is rewritten
+// (atomically) when the secret was rotated. The secrets directory (0700)
+// keeps host users out, whatever uid they have.
+func (d *Dir) SecretFile(name string, uid, gid int) (string, error) {
+	v, err := d.Secret(name)
+	if err != nil {
+		return "", err
+	}
+	dir := d.path("secrets", "run")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("writing secret file %s: %w", name, err)
+	}
+	p := filepath.Join(dir, fmt.Sprintf("%s-%d", name, uid))
+	unlock, err := d.lockSecrets()
+	if err != nil {
+		return "", fmt.Errorf("writing secret file %s: %w", name, err)
+	}
+	defer unlock()
+	if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() == 0o400 && ownedBy(fi, uid, gid) {
+		if data, err := os.ReadFile(p); err == nil && string(data) == v {
+			return p, nil
+		}
+	}
+	// The value without a newline: programs read the whole file as the
+	// value, and not all of them trim it.
+	tmp, err := writeTemp(dir, filepath.Base(p), []byte(v))
+	if err != nil {
+		return "", fmt.Errorf("writing secret file %s: %w", name, err)
+	}
+	defer os.Remove(tmp)
+	if err := os.Chmod(tmp, 0o400); err != nil {
+		return "", fmt.Errorf("writing secret file %s: %w", name, err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Lchown(tmp, uid, gid); err != nil {
+			return "", fmt.Errorf("writing secret file %s: %w", name, err)
+		}
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return "", fmt.Errorf("writing secret file %s: %w", name, err)
+	}
+	return p, nil
+}
+
+func ownedBy(fi os.FileInfo, uid, gid int) bool {
+	if os.Geteuid() != 0 {
+		return true // only root gives files away
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == uid && int(st.Gid) == gid
+}

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/runtime"
@@ -38,6 +39,10 @@ type Options struct {
 	// StateDir, when set, is berth's state directory in nspawn units
 	// (BERTH_STATE_DIR); the machines live under it.
 	StateDir string
+	// SecretDir is the project's secrets directory (0700, files 0600).
+	// Quadlet files make Podman secrets from its files at start, so that
+	// a secret read from the environment is never written into a unit.
+	SecretDir string
 }
 
 // File is one rendered unit file.
@@ -86,6 +91,9 @@ func Generate(st desired.State, opts Options) ([]File, error) {
 	var out []File
 	var units []string
 	for _, c := range st.Containers {
+		if err := checkSpec(c); err != nil {
+			return nil, err
+		}
 		for _, d := range c.DependsOn {
 			if !names[d.Name] {
 				return nil, fmt.Errorf("%s depends on %s, which is not in the selection: select both", c.Spec.Name, d.Name)
@@ -312,7 +320,21 @@ func quadlet(st desired.State, c desired.Container, opts Options) string {
 		}
 		u.set("Volume", v)
 	}
+	secretEnv := map[string]desired.SecretRef{}
+	for _, ref := range c.SecretRefs {
+		if ref.File == "" {
+			secretEnv[ref.Env] = ref
+		}
+	}
 	for _, kv := range s.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		if ref, ok := secretEnv[k]; ok {
+			// The value stays in berth's 0600 file: Podman makes a secret of
+			// it when the unit starts (see ExecStartPre below) and gives it
+			// to the container as this variable.
+			u.set("Secret", quote(podmanSecret(st.Project, ref.Name)+",type=env,target="+ref.Env))
+			continue
+		}
 		u.set("Environment", quote(kv))
 	}
 	if s.User != "" {
@@ -383,6 +405,16 @@ func quadlet(st desired.State, c desired.Container, opts Options) string {
 		u.set("Exec", strings.Join(q, " "))
 	}
 	u.section("Service")
+	for _, ref := range c.SecretRefs {
+		if ref.File != "" {
+			continue // mounted from berth's file (Volume= above)
+		}
+		name := podmanSecret(st.Project, ref.Name)
+		// Made afresh at every start, so a rotated secret is picked up;
+		// "-": a first start has nothing to remove.
+		u.set("ExecStartPre", fmt.Sprintf("-%s secret rm %s", opts.Engine, name))
+		u.set("ExecStartPre", fmt.Sprintf("%s secret create %s %s", opts.Engine, name, quote(path.Join(opts.SecretDir, ref.Name))))
+	}
 	// Quadlet's units run the container in the foreground: systemd
 	// restarts it as the spec's restart policy would.
 	switch s.Restart {
@@ -421,13 +453,80 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // quote quotes a value for a unit file the way systemd splits words:
-// double quotes, with backslash escapes, only when needed.
+// double quotes, with backslash escapes, only when needed. A control
+// character (the config refuses them; this is the second line of defense)
+// becomes a C escape inside the quotes, never a raw byte: a raw newline
+// would end the line and start a directive of its own.
 func quote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\"'\\$%;") {
+	if s != "" && !strings.ContainsAny(s, " \t\"'\\$%;") && !hasControl(s) {
 		return s
 	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", "$$", "%", "%%")
-	return `"` + r.Replace(s) + `"`
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '$':
+			b.WriteString("$$")
+		case r == '%':
+			b.WriteString("%%")
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case unicode.IsControl(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, unicode.IsControl) >= 0
+}
+
+// podmanSecret is the name of the Podman secret a Quadlet unit makes from
+// berth's secret file.
+func podmanSecret(project, name string) string { return "berth-" + project + "-" + name }
+
+// checkSpec refuses a container whose strings would reach the unit file
+// unquoted with a control character in them. The config refuses such
+// values; a spec from elsewhere (a generation file, a library caller) is
+// checked here again.
+func checkSpec(c desired.Container) error {
+	s := c.Spec
+	fields := []string{s.Name, s.Image, s.Hostname, s.User, s.WorkingDir}
+	fields = append(fields, s.Env...)
+	fields = append(fields, s.Cmd...)
+	fields = append(fields, s.Entrypoint...)
+	fields = append(fields, s.GroupAdd...)
+	fields = append(fields, s.DeviceCgroupRules...)
+	for k, v := range s.Labels {
+		fields = append(fields, k, v)
+	}
+	for _, m := range s.Mounts {
+		fields = append(fields, m.Source, m.Target)
+	}
+	for _, d := range s.Devices {
+		fields = append(fields, d.Host, d.Container)
+	}
+	for _, ep := range s.Networks {
+		fields = append(fields, ep.Network)
+	}
+	for _, f := range fields {
+		if hasControl(f) {
+			return fmt.Errorf("container %s: %q holds a control character; units are not written", s.Name, f)
+		}
+	}
+	return nil
 }
 
 func jsonArray(ss []string) string {

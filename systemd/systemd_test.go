@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/plan/plantest"
@@ -143,5 +145,121 @@ func TestVerify(t *testing.T) {
 				t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// unquote reads a value quote wrote, as systemd and Quadlet do: double
+// quotes with C escapes, and $$ and %% for $ and %.
+func unquote(t *testing.T, s string) string {
+	t.Helper()
+	if !strings.HasPrefix(s, `"`) {
+		return s
+	}
+	if !strings.HasSuffix(s, `"`) || len(s) < 2 {
+		t.Fatalf("unterminated %q", s)
+	}
+	s = s[1 : len(s)-1]
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s):
+			i++
+			switch s[i] {
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			case 'x':
+				v, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+				b.WriteByte(byte(v))
+				i += 2
+			case 'u':
+				v, _ := strconv.ParseUint(s[i+1:i+5], 16, 32)
+				b.WriteRune(rune(v))
+				i += 4
+			default:
+				b.WriteByte(s[i])
+			}
+		case (c == '$' || c == '%') && i+1 < len(s) && s[i+1] == c:
+			b.WriteByte(c)
+			i++
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// TestQuoteRoundTrips: whatever the string, quote's output is one line
+// that reads back as the string (issue 14 row 7: a newline made a
+// directive of its own).
+func TestQuoteRoundTrips(t *testing.T) {
+	for _, s := range []string{"", "plain", "a b", `q"uote`, `back\slash`, "$HOME", "100%", "nginx:1\n[Service]\nExecStartPre=/usr/bin/id",
+		"tab\there", "esc\x1b[2J", "nul\x00", "del\x7f", "c1\u0085", "semi;colon", "it's"} {
+		q := systemd.Quote(s)
+		if strings.ContainsAny(q, "\n\r\x00") || strings.IndexFunc(q, unicode.IsControl) >= 0 {
+			t.Errorf("quote(%q) = %q holds a control character", s, q)
+		}
+		if got := unquote(t, q); got != s {
+			t.Errorf("quote(%q) = %q reads back as %q", s, q, got)
+		}
+	}
+}
+
+// TestGenerateRefusesControlCharacters: a spec from elsewhere than the
+// config (a generation file, a library caller) is checked again.
+func TestGenerateRefusesControlCharacters(t *testing.T) {
+	st := state()
+	st.Containers[0].Spec.Image = "nginx:1\n[Service]\nExecStartPre=/usr/bin/id"
+	for _, q := range []bool{false, true} {
+		if _, err := systemd.Generate(st, systemd.Options{Runtime: "podman", Quadlet: q}); err == nil || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("quadlet=%v: err = %v", q, err)
+		}
+	}
+}
+
+// TestQuadletSecrets: no secret value is written into a Quadlet file
+// (issue 14 row 4). A secret read from a file is mounted from berth's
+// file; one read from the environment becomes a Podman secret made from
+// berth's 0600 file when the unit starts.
+func TestQuadletSecrets(t *testing.T) {
+	st := state()
+	const pw, tok = "pw-SECRET-VALUE-1", "tok-SECRET-VALUE-2"
+	for i := range st.Containers {
+		c := &st.Containers[i]
+		switch c.Spec.Name {
+		case "ml-jupyter":
+			c.Spec.Env = append(c.Spec.Env, "PASSWORD="+pw)
+			c.SecretRefs = []desired.SecretRef{{Name: "code-server-password", Env: "PASSWORD"}}
+		case "ml-ollama":
+			c.Spec.Env = append(c.Spec.Env, "JUPYTER_TOKEN_FILE=/run/secrets/jupyter-token")
+			c.Spec.Mounts = append(c.Spec.Mounts, runtime.Mount{Source: "/var/lib/berth/projects/kernelcore/secrets/run/jupyter-token-1000", Target: "/run/secrets/jupyter-token", ReadOnly: true})
+			c.SecretRefs = []desired.SecretRef{{Name: "jupyter-token", Env: "JUPYTER_TOKEN_FILE", File: "/run/secrets/jupyter-token"}}
+			_ = tok
+		}
+	}
+	files, err := systemd.Generate(st, systemd.Options{Runtime: "podman", Quadlet: true, SecretDir: "/var/lib/berth/projects/kernelcore/secrets"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, f := range files {
+		all.WriteString(f.Text)
+	}
+	text := all.String()
+	if strings.Contains(text, pw) {
+		t.Errorf("a secret value is in a Quadlet file:\n%s", text)
+	}
+	for _, want := range []string{
+		"Secret=berth-kernelcore-code-server-password,type=env,target=PASSWORD\n",
+		"ExecStartPre=-/usr/bin/podman secret rm berth-kernelcore-code-server-password\n",
+		"ExecStartPre=/usr/bin/podman secret create berth-kernelcore-code-server-password /var/lib/berth/projects/kernelcore/secrets/code-server-password\n",
+		"Volume=/var/lib/berth/projects/kernelcore/secrets/run/jupyter-token-1000:/run/secrets/jupyter-token:ro\n",
+		"Environment=JUPYTER_TOKEN_FILE=/run/secrets/jupyter-token\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Quadlet files lack %q", want)
+		}
 	}
 }

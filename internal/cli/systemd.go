@@ -81,7 +81,7 @@ func (g *globals) systemdGenerate(f *systemdFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := systemd.Options{Runtime: g.runtimeName(p.cfg), Engine: f.engine}
+	opts := systemd.Options{Runtime: g.runtimeName(p.cfg), Engine: f.engine, SecretDir: filepath.Join(p.sd.Path(), "secrets")}
 	switch f.quadlet {
 	case "true", "false", "auto":
 	default:
@@ -154,15 +154,66 @@ func (g *globals) systemdGenerate(f *systemdFlags, args []string) error {
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return withHint(err, ExitFailure, "pick a writable directory with -o")
 	}
+	secrets := secretValues(p)
 	for _, file := range files {
 		path := filepath.Join(f.out, file.Name)
-		if err := os.WriteFile(path, []byte(file.Text), 0o644); err != nil {
+		// Units are world-readable, as systemd expects; one that still
+		// holds a secret value (berth writes none; this is the net under
+		// it) is private.
+		mode := os.FileMode(0o644)
+		for _, v := range secrets {
+			if strings.Contains(file.Text, v) {
+				mode = 0o600
+			}
+		}
+		if err := writeAtomic(path, []byte(file.Text), mode); err != nil {
 			return withHint(fmt.Errorf("writing %s: %w", path, err), ExitFailure, "pick a writable directory with -o")
 		}
 		fmt.Fprintf(g.stderr, "berth: wrote %s\n", path)
 	}
 	fmt.Fprintf(g.stderr, "berth: enable them with: systemctl daemon-reload && systemctl enable --now %s\n", systemd.TargetName(st.Project))
 	return nil
+}
+
+// secretValues returns the values of the secrets the project's containers
+// receive.
+func secretValues(p *loaded) []string {
+	var out []string
+	for _, c := range p.st.Containers {
+		for _, name := range c.Secrets {
+			if v, err := p.sd.LookupSecret(name); err == nil && v != "" {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// writeAtomic writes a file the way systemd should find it: whole or not
+// at all (a temporary file in the same directory, synced, renamed), with
+// mode set before the content is in place.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func hasGPUs(st *desired.State) bool {

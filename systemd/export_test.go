@@ -1,0 +1,4 @@
+package systemd
+
+// Quote is quote, for the tests.
+var Quote = quote

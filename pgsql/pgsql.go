@@ -130,3 +130,27 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 func (t *tailBuffer) String() string { return t.b.String() }
+
+// AlterPassword sets user's password in the server running in container,
+// through its local socket, which trusts the container's own users, so the
+// old password is not needed. The new value goes to psql on its standard
+// input, never on a command line. A failure is an *ExitError.
+func AlterPassword(ctx context.Context, e runtime.Engine, container string, port uint16, user, password string) error {
+	if user == "" {
+		user = "postgres"
+	}
+	sql := fmt.Sprintf("ALTER ROLE \"%s\" PASSWORD '%s';\n", strings.ReplaceAll(user, `"`, `""`), strings.ReplaceAll(password, "'", "''"))
+	cmd := []string{"psql", "--no-password", "--username=" + user, "--dbname=postgres", "-v", "ON_ERROR_STOP=1", "-q"}
+	if port != 0 {
+		cmd = append(cmd, "--port="+strconv.Itoa(int(port)))
+	}
+	var out tailBuffer
+	code, err := e.Exec(ctx, container, runtime.ExecOptions{Cmd: cmd, Stdin: strings.NewReader(sql), Stdout: &out, Stderr: &out})
+	if err != nil {
+		return fmt.Errorf("running psql in %s: %w", container, err)
+	}
+	if code != 0 {
+		return &ExitError{Code: code, Stderr: out.String()}
+	}
+	return nil
+}

@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/doctor"
 	"github.com/voidnxlabs/berth/gpu"
+	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/runtime"
 )
 
@@ -52,32 +52,35 @@ It exits 1 when any check fails.`,
   berth doctor --cluster       # on a k3s node: Longhorn's prerequisites`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := f.options(g)
-			if err != nil {
-				return withHint(err, ExitFailure, "run 'berth doctor --help' for the flag formats")
-			}
-			var eng runtime.Engine
-			defer func() {
-				if eng != nil {
-					eng.Close()
-				}
-			}()
-			if !f.noEngine {
-				opts.Engine = func(ctx context.Context) (runtime.Info, error) {
-					e, err := g.engine(g.configIfAny())
-					if err != nil {
-						return runtime.Info{}, err
-					}
-					eng = e
-					return e.Info(ctx)
-				}
-			}
-			if len(f.subnets)+len(f.ports)+len(f.paths) == 0 {
-				if err := g.doctorFromConfig(&opts, f.noEngine); err != nil {
+			var rep doctor.Report
+			if _, err := os.Stat(g.configFilePath()); err == nil && len(f.subnets)+len(f.ports)+len(f.paths) == 0 {
+				p, err := g.open()
+				if err != nil {
 					return err
 				}
+				defer p.Close()
+				if rep, err = p.Doctor(g.ctx, project.DoctorOptions{NoEngine: f.noEngine, WantGPU: f.wantGPU, Cluster: f.cluster}); err != nil {
+					return g.fail(err)
+				}
+			} else {
+				// No config, or values given on the command line: check those
+				// and the host alone.
+				opts, err := f.options(g)
+				if err != nil {
+					return withHint(err, ExitFailure, "run 'berth doctor --help' for the flag formats")
+				}
+				if !f.noEngine {
+					opts.Engine = func(ctx context.Context) (runtime.Info, error) {
+						e, err := g.engine(g.configIfAny())
+						if err != nil {
+							return runtime.Info{}, err
+						}
+						defer e.Close()
+						return e.Info(ctx)
+					}
+				}
+				rep = doctor.Run(g.ctx, opts)
 			}
-			rep := doctor.Run(g.ctx, opts)
 			if g.json {
 				if err := g.printJSON(rep); err != nil {
 					return err
@@ -105,11 +108,7 @@ It exits 1 when any check fails.`,
 // options turns the flags into doctor options. The state directory is
 // always checked.
 func (f doctorFlags) options(g *globals) (doctor.Options, error) {
-	opts := doctor.Options{Host: gpu.LocalHost(), GPU: true, WantGPU: f.wantGPU, Cluster: f.cluster}
-	if f.cluster {
-		opts.Paths = append(opts.Paths, doctor.Path{Name: "longhorn data", Path: doctor.LonghornDataPath})
-	}
-	opts.Paths = append(opts.Paths, doctor.Path{Name: "state", Path: g.stateRoot()})
+	opts := project.DoctorBase(gpu.LocalHost(), g.stateRoot(), project.DoctorOptions{WantGPU: f.wantGPU, Cluster: f.cluster})
 	for _, s := range f.subnets {
 		kit, rest, ok := strings.Cut(s, "=")
 		cidr, bridge, _ := strings.Cut(rest, "@")
@@ -136,69 +135,4 @@ func (f doctorFlags) options(g *globals) (doctor.Options, error) {
 		opts.Paths = append(opts.Paths, doctor.Path{Name: name, Path: p})
 	}
 	return opts, nil
-}
-
-// doctorFromConfig fills the doctor's subnets, ports, paths and GPU need
-// from berth.yaml when there is one.
-func (g *globals) doctorFromConfig(opts *doctor.Options, noEngine bool) error {
-	if _, err := os.Stat(g.configFilePath()); err != nil {
-		return nil // no config: check the host alone
-	}
-	cfg, err := g.load()
-	if err != nil {
-		return err
-	}
-	st, err := desired.Compile(cfg, desired.Options{Previous: g.previousAddresses(cfg)})
-	if err != nil {
-		return err
-	}
-	// What the project already runs is berth's own: its bridges and the
-	// ports its containers publish are not conflicts.
-	bridges := map[string]string{}
-	ours := map[string]bool{}
-	if !noEngine {
-		if e, err := g.engine(cfg); err == nil {
-			defer e.Close()
-			owned := map[string]string{runtime.LabelProject: cfg.Project}
-			if ns, err := e.ListNetworks(g.ctx, owned); err == nil {
-				for _, n := range ns {
-					if n.Bridge != "" {
-						bridges[n.Name] = n.Bridge
-					}
-				}
-			}
-			if cs, err := e.ListContainers(g.ctx, owned); err == nil {
-				for _, c := range cs {
-					if c.State != runtime.StateRunning {
-						continue
-					}
-					for _, p := range c.Ports {
-						ours[netip.AddrPortFrom(p.HostIP, p.HostPort).String()+"/"+p.Protocol] = true
-					}
-				}
-			}
-		}
-	}
-	for _, n := range st.Networks {
-		opts.Subnets = append(opts.Subnets, doctor.Subnet{Kit: n.Kit, Prefix: n.Spec.Subnet, Bridge: bridges[n.Spec.Name]})
-	}
-	for _, c := range st.Containers {
-		for _, p := range c.Spec.Ports {
-			proto := p.Protocol
-			if proto == "" {
-				proto = "tcp"
-			}
-			if ours[netip.AddrPortFrom(p.HostIP, p.HostPort).String()+"/"+proto] {
-				continue
-			}
-			opts.Ports = append(opts.Ports, doctor.Port{Name: c.Spec.Name, Addr: p.HostIP, Port: p.HostPort, Proto: proto})
-		}
-		for _, d := range c.DataPaths {
-			opts.Paths = append(opts.Paths, doctor.Path{Name: d.Option, Path: d.Host})
-		}
-		if c.GPU != nil && !c.GPU.Optional {
-			opts.WantGPU = true
-		}
-	}
-	return nil
 }

@@ -379,84 +379,6 @@ func (g *globals) psql(db, user string, extra []string) error {
 	return g.engineError(err)
 }
 
-// serviceURL is what `berth url` prints for one service.
-type serviceURL struct {
-	Name    string `json:"name"`
-	Kit     string `json:"kit"`
-	Service string `json:"service"`
-	// Direct is the service's address on its kit network.
-	Direct string `json:"direct"`
-	// Proxy and ProxyPath are the proxy's names for it, on the host's
-	// published port; HTTPS the same over TLS.
-	Proxy     string `json:"proxy,omitempty"`
-	ProxyPath string `json:"proxyPath,omitempty"`
-	HTTPS     string `json:"https,omitempty"`
-}
-
-// urlsOf gives the addresses of containers in st.
-func urlsOf(st *desired.State, names []string) []serviceURL {
-	px := proxy.Find(st)
-	var httpBase, httpsBase string
-	var hasHTTP, hasHTTPS bool
-	if px != nil {
-		httpPort, httpsPort := proxy.Ports(px)
-		for _, p := range px.Spec.Ports {
-			switch p.ContainerPort {
-			case httpPort:
-				httpBase, hasHTTP = portSuffix("http", p.HostPort), true
-			case httpsPort:
-				httpsBase, hasHTTPS = portSuffix("https", p.HostPort), true
-			}
-		}
-	}
-	var out []serviceURL
-	for _, c := range st.Containers {
-		if len(names) > 0 && !slices.Contains(names, c.Spec.Name) {
-			continue
-		}
-		if len(c.Listen) == 0 {
-			continue
-		}
-		u := serviceURL{Name: c.Spec.Name, Kit: c.Kit, Service: c.Service, Direct: directURL(&c)}
-		if px != nil && c.Spec.Name != px.Spec.Name && proxy.IsHTTP(&c) {
-			host := proxy.HostName(c.Kit, c.Service)
-			if hasHTTP {
-				u.Proxy = "http://" + host + httpBase + "/"
-				u.ProxyPath = "http://127.0.0.1" + httpBase + "/" + c.Kit + "/" + c.Service + "/"
-			}
-			if hasHTTPS {
-				u.HTTPS = "https://" + host + httpsBase + "/"
-			}
-		}
-		out = append(out, u)
-	}
-	return out
-}
-
-// directURL is a service's private address in the form its clients use.
-func directURL(c *desired.Container) string {
-	hp := net.JoinHostPort(c.Address.String(), strconv.Itoa(int(c.Listen[0])))
-	switch {
-	case c.Health != nil && c.Health.Kind == "postgres", c.Kit == "dev" && c.Service == "postgres":
-		user, db := envOf(c.Spec, "POSTGRES_USER"), envOf(c.Spec, "POSTGRES_DB")
-		if user == "" {
-			user = "postgres"
-		}
-		return "postgresql://" + user + "@" + hp + "/" + db
-	case proxy.IsHTTP(c):
-		return "http://" + hp + "/"
-	}
-	return hp
-}
-
-// portSuffix is ":port", or nothing for the scheme's default port.
-func portSuffix(scheme string, port uint16) string {
-	if (scheme == "http" && port == 80) || (scheme == "https" && port == 443) {
-		return ""
-	}
-	return ":" + strconv.Itoa(int(port))
-}
-
 func newURLCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "url [NAME...]",
@@ -471,13 +393,13 @@ kit/service or a stack; none means every service.`,
   berth url ml/jupyter --json`,
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.loadProject(args)
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			us := urlsOf(p.st, p.targets)
-			if len(us) == 0 {
-				return withHint(errors.New("no service with a port is selected"), ExitFailure, "name a service that listens on a port, e.g. 'berth url ml-ollama'")
+			us, err := p.URLs(args)
+			if err != nil {
+				return g.fail(err)
 			}
 			if g.json {
 				return g.printJSON(us)
@@ -528,7 +450,7 @@ to open: through the proxy when it is enabled, else the private address.`,
 					return err
 				}
 			}
-			us := urlsOf(p.st, []string{dc.Spec.Name})
+			us, _ := p.lib.URLs([]string{dc.Spec.Name})
 			base := dc.Spec.Name
 			if len(us) == 1 {
 				base = us[0].Direct
@@ -569,28 +491,20 @@ code-server-password.`,
 		Use: "list", Short: "List the secrets the config uses and who uses them", Args: cobra.NoArgs,
 		Example: "  berth secret list --json",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.loadProject(nil)
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			users := secretUsers(p.st)
-			type row struct {
-				Name string   `json:"name"`
-				Used []string `json:"usedBy"`
-			}
-			var rows []row
-			for _, n := range slices.Sorted(mapKeys(users)) {
-				rows = append(rows, row{n, users[n]})
+			rows, err := p.Secrets()
+			if err != nil {
+				return g.fail(err)
 			}
 			if g.json {
-				if rows == nil {
-					rows = []row{}
-				}
 				return g.printJSON(rows)
 			}
 			out := [][]string{{"NAME", "USED BY"}}
 			for _, r := range rows {
-				out = append(out, []string{r.Name, strings.Join(r.Used, ",")})
+				out = append(out, []string{r.Name, strings.Join(r.UsedBy, ",")})
 			}
 			writeRows(g.stdout, out)
 			return nil
@@ -601,16 +515,13 @@ code-server-password.`,
 		Use: "show NAME", Short: "Print one secret", Args: cobra.ExactArgs(1),
 		Example: "  berth secret show postgres-password",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.loadProject(nil)
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			if err := knownSecret(p, args[0]); err != nil {
-				return err
-			}
-			v, err := p.sd.Secret(args[0])
+			v, err := p.SecretShow(args[0])
 			if err != nil {
-				return err
+				return g.fail(err)
 			}
 			fmt.Fprintln(g.stdout, v)
 			return nil
@@ -628,27 +539,13 @@ POSTGRES_PASSWORD only when it creates the cluster.`,
 		Example: "  berth secret rotate code-server-password",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			p, err := g.loadProject(nil)
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			if err := knownSecret(p, name); err != nil {
-				return err
-			}
-			users := secretUsers(p.st)[name]
-			nv, err := p.sd.RotateSecret(name)
-			if err != nil {
-				return err
-			}
-			if name == "postgres-password" {
-				if err := g.alterPostgresPassword(p, nv); err != nil {
-					return err
-				}
-			}
-			// Up compiles again: the new value changes the users' config hash.
+			defer p.Close()
 			return g.converge(plan.ActionUp, func(events func(project.Event)) (*project.RunResult, error) {
-				return p.lib.Up(g.ctx, project.UpOptions{Targets: users, Wait: !noWait, Timeout: timeout, Command: "secret rotate " + name, Events: events})
+				return p.SecretRotate(g.ctx, project.SecretRotateOptions{Name: args[0], Wait: !noWait, Timeout: timeout, Events: events})
 			})
 		},
 	}
@@ -656,91 +553,6 @@ POSTGRES_PASSWORD only when it creates the cluster.`,
 	rotate.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for each recreated service")
 	cmd.AddCommand(list, show, rotate)
 	return cmd
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-// secretUsers maps each generated secret to the containers receiving it.
-func secretUsers(st *desired.State) map[string][]string {
-	out := map[string][]string{}
-	for _, c := range st.Containers {
-		for _, s := range c.Secrets {
-			out[s] = append(out[s], c.Spec.Name)
-		}
-	}
-	return out
-}
-
-func knownSecret(p *loaded, name string) error {
-	users := secretUsers(p.st)
-	if _, ok := users[name]; ok {
-		return nil
-	}
-	names := slices.Sorted(mapKeys(users))
-	hint := "no enabled service uses a generated secret"
-	if len(names) > 0 {
-		hint = "the config's secrets are: " + strings.Join(names, ", ")
-	}
-	return withHint(fmt.Errorf("no secret %q in this project", name), ExitFailure, hint)
-}
-
-// alterPostgresPassword sets the role's password in the running server
-// through its local socket, which trusts the container's own users, so
-// the old password is not needed.
-func (g *globals) alterPostgresPassword(p *loaded, pw string) error {
-	dc, err := findService(p, "dev", "postgres")
-	if err != nil {
-		return err
-	}
-	e, err := g.engine(p.cfg)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	user := envOf(dc.Spec, "POSTGRES_USER")
-	if user == "" {
-		user = "postgres"
-	}
-	oc, err := e.InspectContainer(g.ctx, dc.Spec.Name)
-	if errors.Is(err, runtime.ErrNotFound) {
-		return nil // no cluster yet: it is created with the new password
-	}
-	if err != nil {
-		return g.engineError(err)
-	}
-	if oc.State != runtime.StateRunning {
-		return withHint(fmt.Errorf("%s is %s, so its password cannot be changed", dc.Spec.Name, oc.State), ExitFailure,
-			fmt.Sprintf("start it ('berth start %s') and rotate again", dc.Spec.Name))
-	}
-	sql := fmt.Sprintf("ALTER ROLE \"%s\" PASSWORD '%s';\n", strings.ReplaceAll(user, `"`, `""`), strings.ReplaceAll(pw, "'", "''"))
-	var out strings.Builder
-	var port uint16
-	if len(dc.Listen) > 0 {
-		port = dc.Listen[0]
-	}
-	cmdline := []string{"psql", "--no-password", "--username=" + user, "--dbname=postgres", "-v", "ON_ERROR_STOP=1", "-q"}
-	if port != 0 {
-		cmdline = append(cmdline, "--port="+strconv.Itoa(int(port)))
-	}
-	code, err := e.Exec(g.ctx, dc.Spec.Name, runtime.ExecOptions{
-		Cmd: cmdline, Stdin: strings.NewReader(sql), Stdout: &out, Stderr: &out,
-	})
-	if err != nil {
-		return g.engineError(err)
-	}
-	if code != 0 {
-		return withHint(fmt.Errorf("changing the password in %s: %s", dc.Spec.Name, strings.TrimSpace(out.String())), ExitFailure,
-			"the new value is stored; fix the cause and rotate again")
-	}
-	return nil
 }
 
 func humanBytes(n int64) string {

@@ -154,7 +154,7 @@ func (p *Project) alterPostgresPassword(ctx context.Context, st *desired.State, 
 		if len(dc.Listen) > 0 {
 			port = dc.Listen[0]
 		}
-		if err := pgsql.AlterPassword(ctx, e, name, port, envOf(dc.Spec, "POSTGRES_USER"), pw); err != nil {
+		if err := pgsql.AlterPassword(ctx, e, name, port, runtime.EnvValue(dc.Spec.Env, "POSTGRES_USER"), pw); err != nil {
 			var ee *pgsql.ExitError
 			if errors.As(err, &ee) {
 				err = fmt.Errorf("changing the password in %s: %s", name, strings.TrimSpace(ee.Stderr))
@@ -163,16 +163,6 @@ func (p *Project) alterPostgresPassword(ctx context.Context, st *desired.State, 
 		}
 	}
 	return nil
-}
-
-// envOf is the value of key in a container's environment.
-func envOf(spec runtime.ContainerSpec, key string) string {
-	for _, kv := range spec.Env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
 }
 
 // isPostgres reports a PostgreSQL server: the dev kit's, or a service

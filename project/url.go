@@ -7,6 +7,7 @@ import (
 
 	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/proxy"
+	"github.com/voidnxlabs/berth/runtime"
 )
 
 // URL is where a service answers; its JSON form is what `berth url
@@ -84,7 +85,7 @@ func directURL(c *desired.Container) string {
 	hp := net.JoinHostPort(c.Address.String(), strconv.Itoa(int(c.Listen[0])))
 	switch {
 	case isPostgres(c):
-		user, db := envOf(c.Spec, "POSTGRES_USER"), envOf(c.Spec, "POSTGRES_DB")
+		user, db := runtime.EnvValue(c.Spec.Env, "POSTGRES_USER"), runtime.EnvValue(c.Spec.Env, "POSTGRES_DB")
 		if user == "" {
 			user = "postgres"
 		}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -277,3 +278,13 @@ type HostPIDer interface {
 // ErrNoHostPID says that the engine's containers do not run on this
 // machine, so their processes cannot be reached from here.
 var ErrNoHostPID = errors.New("the engine's containers do not run on this machine")
+
+// EnvValue is the value of key in a KEY=VALUE list, "" when it is not set.
+func EnvValue(env []string, key string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}

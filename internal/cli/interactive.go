@@ -479,4 +479,3 @@ func sameWriter(a, b io.Writer) bool {
 	}
 	return a == b
 }
-

@@ -327,15 +327,6 @@ Arguments after -- go to psql.`,
 	return cmd
 }
 
-func envOf(spec runtime.ContainerSpec, key string) string {
-	for _, kv := range spec.Env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
-}
-
 func (g *globals) psql(db, user string, extra []string) error {
 	r, err := g.runningService("dev", "postgres")
 	if err != nil {
@@ -343,16 +334,16 @@ func (g *globals) psql(db, user string, extra []string) error {
 	}
 	defer r.e.Close()
 	if user == "" {
-		user = envOf(r.dc.Spec, "POSTGRES_USER")
+		user = runtime.EnvValue(r.dc.Spec.Env, "POSTGRES_USER")
 	}
 	if db == "" {
-		db = envOf(r.dc.Spec, "POSTGRES_DB")
+		db = runtime.EnvValue(r.dc.Spec.Env, "POSTGRES_DB")
 	}
 	pw, err := r.p.sd.Secret("postgres-password")
 	if err != nil {
 		return err
 	}
-	if v := envOf(r.dc.Spec, "POSTGRES_PASSWORD"); v != "" && !slices.Contains(r.dc.Secrets, "postgres-password") {
+	if v := runtime.EnvValue(r.dc.Spec.Env, "POSTGRES_PASSWORD"); v != "" && !slices.Contains(r.dc.Secrets, "postgres-password") {
 		pw = v // set in the config by hand
 	}
 	tty := len(extra) == 0 && isTerminal(g.stdin) && isTerminal(g.stdout)
@@ -444,7 +435,7 @@ to open: through the proxy when it is enabled, else the private address.`,
 			if err != nil {
 				return err
 			}
-			token := envOf(dc.Spec, "JUPYTER_TOKEN")
+			token := runtime.EnvValue(dc.Spec.Env, "JUPYTER_TOKEN")
 			if len(dc.Secrets) > 0 {
 				if token, err = p.sd.Secret(dc.Secrets[0]); err != nil {
 					return err

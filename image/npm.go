@@ -206,7 +206,10 @@ func (b *Builder) npmInstall(ctx context.Context, image string, n Npm, lock *Loc
 		"TMPDIR="+tmpdir, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
 		// Install scripts print while they run, so that the heartbeat
 		// can show what they do.
-		"npm_config_foreground_scripts=true")
+		"npm_config_foreground_scripts=true",
+		// A busy registry or proxy resets connections now and then: retry
+		// longer than npm's default two times.
+		"npm_config_fetch_retries=6", "npm_config_fetch_retry_mintimeout=5000", "npm_config_fetch_retry_maxtimeout=120000")
 
 	// Node.js first, unpacked from its npm package into tmp/node.
 	if err := os.MkdirAll(filepath.Join(tmp, "nodepkg"), 0o755); err != nil {

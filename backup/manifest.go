@@ -226,7 +226,7 @@ func decodeManifest(id string, data, mac, key []byte) (*Manifest, error) {
 		return nil, fmt.Errorf("backup %s: the manifest has no HMAC (an older berth wrote it, or it is forged): %w", id, ErrCorrupt)
 	}
 	if f[1] != keyID(key) {
-		return nil, fmt.Errorf("backup %s: the manifest was written with another backup key (%s; this machine's is %s): %w", id, f[1], keyID(key), ErrCorrupt)
+		return nil, fmt.Errorf("backup %s: the manifest was written with another backup key (%s; this machine's is %s; to restore another machine's backups, copy its %s into the state directory): %w", id, f[1], keyID(key), KeyFile, ErrCorrupt)
 	}
 	if !hmac.Equal([]byte(f[2]), []byte(macOf(key, data))) {
 		return nil, fmt.Errorf("backup %s: manifest authentication failed: it was edited or forged: %w", id, ErrCorrupt)

@@ -120,6 +120,11 @@ func (r *Repo) Manifest(id string) (*Manifest, error) {
 		return nil, fmt.Errorf("reading backup %s: %w", id, err)
 	}
 	mac, err := os.ReadFile(r.path("manifests", id+".hmac"))
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(r.path("manifests", id+".sha256")); serr == nil {
+			return nil, fmt.Errorf("backup %s: the manifest has no HMAC, only a checksum anyone can recompute (an older berth wrote it, or it is forged): %w", id, ErrCorrupt)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: reading the manifest's HMAC: %v: %w", id, err, ErrCorrupt)
 	}

@@ -38,7 +38,7 @@ func (g *globals) backupRepo(dir string, create bool) (*backup.Repo, error) {
 	// whichever repository is used.
 	key, err := backup.LoadKey(root, create)
 	if err != nil && (create || !errors.Is(err, fs.ErrNotExist)) {
-		return nil, withHint(err, ExitFailure, "to restore another machine's backups, copy its "+filepath.Join(root, backup.KeyFile))
+		return nil, withHint(err, ExitFailure, "the key that authenticates backups must be a private file: chmod 600 "+filepath.Join(root, backup.KeyFile))
 	}
 	if !create {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {

@@ -1,0 +1,352 @@
+package web_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/voidnxlabs/berth/internal/fixture"
+	"github.com/voidnxlabs/berth/internal/testenv"
+	"github.com/voidnxlabs/berth/project"
+	"github.com/voidnxlabs/berth/runtime"
+	"github.com/voidnxlabs/berth/web"
+)
+
+// The browser tests run berth serve over a project on the real Docker
+// engine and drive Debian's Chromium against it. Their networks come from
+// 10.230.0.0/16, which no other test of berth uses.
+const browserConfig = `project: {{project}}
+runtime: docker
+srvt:
+  network: { subnet: 10.230.1.0/24 }
+  web:
+    image: {{image}}
+    port: 8080
+    env: { FIXTURE_STDOUT: "hello from web" }
+    health: { http: /health }
+  db:
+    image: {{image}}
+    port: 8080
+    health: { http: /health }
+`
+
+// chromium finds the browser; with CI=true a missing one fails the test.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("CI=true but no chromium; scripts/services-setup.sh installs it")
+	}
+	t.Skip("no chromium")
+	return ""
+}
+
+// browserEnv is a project on Docker served on loopback, and a browser.
+type browserEnv struct {
+	t      *testing.T
+	dir    string
+	config string
+	state  string
+	eng    runtime.Engine
+	p      *project.Project
+	url    string // with the token
+	base   string // without
+	ctx    context.Context // the browser tab
+}
+
+func newBrowserEnv(t *testing.T, config string, images map[string]string) *browserEnv {
+	t.Helper()
+	path := chromium(t)
+	eng := testenv.Docker(t)
+	b := &browserEnv{t: t, dir: t.TempDir(), eng: eng}
+	b.config = filepath.Join(b.dir, "berth.yaml")
+	b.state = filepath.Join(b.dir, "state")
+	id := make([]byte, 3)
+	rand.Read(id)
+	repl := []string{"{{project}}", "servetest" + hex.EncodeToString(id), "{{data}}", filepath.Join(b.dir, "data")}
+	for k, v := range images {
+		repl = append(repl, "{{"+k+"}}", v)
+	}
+	if err := os.WriteFile(b.config, []byte(strings.NewReplacer(repl...).Replace(config)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := project.Options{ConfigFile: b.config, StateDir: b.state, Engine: eng}
+	p, err := project.Open(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.p = p
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		q, err := project.Open(ctx, opts)
+		if err == nil {
+			_, err = q.Down(ctx, project.DownOptions{})
+		}
+		if err != nil {
+			t.Errorf("cleanup: down: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	if _, err := p.Up(ctx, project.UpOptions{Wait: true}); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := web.ParseListen(ln.Addr().String(), false)
+	srv, err := web.New(web.Options{Project: p, Token: token, Listen: l, Names: l.Names(nil),
+		Reopen: func(ctx context.Context) (*project.Project, error) { return project.Open(ctx, opts) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { srv.Serve(sctx, ln); close(served) }()
+	t.Cleanup(func() { stop(); <-served })
+	b.url = srv.URL()
+	b.base = strings.Split(b.url, "/?")[0]
+
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.WindowSize(1280, 860))...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { bcancel(); acancel() })
+	b.ctx = bctx
+	// The first action starts the browser and must not have a deadline:
+	// the browser lives as long as that call's context.
+	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	// Sign in: the token address sets the cookie and drops the token.
+	b.run(chromedp.Navigate(b.url))
+	loc := get(b, chromedp.Location())
+	if strings.Contains(loc, "token") {
+		t.Errorf("the address still carries the token: %s", loc)
+	}
+	return b
+}
+
+// run runs browser actions with a deadline.
+func (b *browserEnv) run(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.fatal(err)
+	}
+}
+
+func (b *browserEnv) fatal(err error) {
+	b.t.Helper()
+	html, _ := chromedp.Run(b.ctx, chromedp.OuterHTML(chromedp.CSS("main")))
+	b.t.Fatalf("browser: %v\npage: %.3000s", err, html)
+}
+
+// get runs one action that returns a value.
+func get[T any](b *browserEnv, a chromedp.Action[T]) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		b.fatal(err)
+	}
+	return v
+}
+
+// waitJS waits until the expression is true in the page.
+func (b *browserEnv) waitJS(expr string, timeout time.Duration) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, timeout+5*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		b.fatal(fmt.Errorf("waiting for %s: %w", expr, err))
+	}
+}
+
+// screenshot writes the page as a PNG into the test's artifact directory
+// (go test -artifacts keeps it), and into $BERTH_SCREENSHOTS when set (the
+// pictures in docs/serve.md).
+func (b *browserEnv) screenshot(name string) {
+	b.t.Helper()
+	png := get(b, chromedp.CaptureScreenshot())
+	dirs := []string{b.t.ArtifactDir()}
+	if d := os.Getenv("BERTH_SCREENSHOTS"); d != "" {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		if err := os.WriteFile(filepath.Join(d, name+".png"), png, 0o644); err != nil {
+			b.t.Error(err)
+		}
+	}
+}
+
+func (b *browserEnv) engineState(name string) string {
+	c, err := b.eng.InspectContainer(b.t.Context(), name)
+	if err != nil {
+		return err.Error()
+	}
+	return c.State
+}
+
+func shellImage(t *testing.T, eng runtime.Engine) string {
+	ref := "berth-serve-test:sh"
+	fixture.LoadAs(t, eng, fixture.WithPrograms(t, map[string]string{"/bin/sh": "/bin/dash"}), ref)
+	return ref
+}
+
+// TestBrowser: the overview, a stop from the page, logs, the terminal, and
+// plan and apply, in Chromium against Docker.
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a browser and containers")
+	}
+	eng := testenv.Docker(t)
+	b := newBrowserEnv(t, browserConfig, map[string]string{"image": shellImage(t, eng)})
+
+	t.Run("overview", func(t *testing.T) {
+		b.t = t
+		b.run(chromedp.Navigate(b.base+"/"))
+		b.waitJS(`document.querySelector("#c-srvt-web .s-running") !== null && document.querySelector("#c-srvt-db .s-running") !== null`, 10*time.Second)
+		b.waitJS(`document.querySelector("#live").textContent === "live"`, 10*time.Second)
+		b.waitJS(`document.querySelector("#c-srvt-web .h-healthy") !== null`, 15*time.Second)
+		text := get(b, chromedp.Text(chromedp.CSS("#c-srvt-web")))
+		if !strings.Contains(text, "10.230.1.") {
+			t.Errorf("the row lacks the address: %q", text)
+		}
+		b.screenshot("overview")
+	})
+
+	t.Run("stop", func(t *testing.T) {
+		b.t = t
+		// A reload would lose this mark.
+		get(b, chromedp.Evaluate[int](`window.berthMark = 1`))
+		b.run(chromedp.Click(chromedp.CSS(`#c-srvt-db button[data-action="stop"]`)))
+		deadline := time.Now().Add(30 * time.Second)
+		for b.engineState("srvt-db") != runtime.StateExited {
+			if time.Now().After(deadline) {
+				t.Fatalf("srvt-db is %s after Stop was clicked", b.engineState("srvt-db"))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		b.waitJS(`document.querySelector("#c-srvt-db .s-exited") !== null`, 5*time.Second)
+		b.waitJS(`window.berthMark === 1`, time.Second)
+		b.waitJS(`document.querySelector("#c-srvt-db button[data-action=start]") !== null`, 5*time.Second)
+		b.screenshot("overview-stopped")
+		b.run(chromedp.Click(chromedp.CSS(`#c-srvt-db button[data-action="start"]`)))
+		b.waitJS(`document.querySelector("#c-srvt-db .s-running") !== null`, 30*time.Second)
+		if s := b.engineState("srvt-db"); s != runtime.StateRunning {
+			t.Errorf("srvt-db is %s after Start", s)
+		}
+	})
+
+	t.Run("logs", func(t *testing.T) {
+		b.t = t
+		b.run(chromedp.Navigate(b.base + "/logs"))
+		b.waitJS(`document.querySelector("#log").textContent.includes("hello from web")`, 10*time.Second)
+		// A line written after the page opened: to the stdout of the
+		// container's first process, which is what the engine logs.
+		if _, err := b.p.Exec(t.Context(), project.ExecOptions{Target: "srvt-web",
+			Cmd: []string{"/bin/sh", "-c", "echo serve-log-$((40+2)) > /proc/1/fd/1"}}); err != nil {
+			t.Fatal(err)
+		}
+		b.waitJS(`document.querySelector("#log").textContent.includes("serve-log-42")`, 10*time.Second)
+		b.run(chromedp.SendKeys(chromedp.CSS("#log-search"), "serve-log"))
+		b.waitJS(`document.querySelectorAll("#log .line:not([hidden])").length === 1`, 5*time.Second)
+		b.waitJS(`/^1 of \d+ lines$/.test(document.querySelector("#log-count").textContent)`, 5*time.Second)
+		b.screenshot("logs")
+	})
+
+	t.Run("terminal", func(t *testing.T) {
+		b.t = t
+		b.run(chromedp.Navigate(b.base+"/terminal"),
+			chromedp.SetValue(chromedp.CSS("#term-target"), "srvt-web"),
+			chromedp.Click(chromedp.CSS(`#term-form button[type=submit]`)),
+			chromedp.Click(chromedp.CSS("#confirm-ok")))
+		b.waitJS(`document.querySelector("#term-status").textContent === "connected to srvt-web"`, 10*time.Second)
+		// What the shell prints is matched, never what the terminal
+		// echoes: the typed line has $((6*7)), the output 42.
+		b.run(chromedp.SendKeys(chromedp.CSS("#term"), "echo hello-$((6*7))\r"))
+		b.waitJS(`document.querySelector("#term").textContent.includes("hello-42")`, 10*time.Second)
+		b.screenshot("terminal")
+		b.run(chromedp.SendKeys(chromedp.CSS("#term"), "exit 3\r"))
+		b.waitJS(`document.querySelector("#term-status").textContent === "session ended: exit 3"`, 10*time.Second)
+	})
+
+	t.Run("plan and apply", func(t *testing.T) {
+		b.t = t
+		b.run(chromedp.Navigate(b.base + "/plan"))
+		b.waitJS(`document.querySelector("#steps").textContent.includes("nothing to do")`, 10*time.Second)
+		data, err := os.ReadFile(b.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(b.config, []byte(strings.Replace(string(data), "hello from web", "hello again", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b.run(chromedp.Click(chromedp.CSS("#refresh-plan")))
+		b.waitJS(`document.querySelector("#steps").textContent.includes("srvt-web")`, 10*time.Second)
+		steps := get(b, chromedp.Text(chromedp.CSS("#steps")))
+		if !strings.Contains(steps, "recreate") || strings.Contains(steps, "srvt-db") {
+			t.Errorf("the plan after the edit: %q, want srvt-web recreated and nothing else", steps)
+		}
+		b.screenshot("plan")
+		b.run(chromedp.Click(chromedp.CSS("#apply")))
+		b.waitJS(`document.querySelector("#events").textContent.includes("done:")`, 60*time.Second)
+		b.waitJS(`document.querySelector("#steps").textContent.includes("nothing to do")`, 10*time.Second)
+		b.screenshot("apply")
+		q, err := project.Open(t.Context(), project.Options{ConfigFile: b.config, StateDir: b.state, Engine: b.eng})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl, err := q.Plan(t.Context(), project.PlanOptions{})
+		if err != nil || !pl.Empty() {
+			t.Errorf("berth plan after Apply: %v %v", pl, err)
+		}
+	})
+
+	t.Run("other pages", func(t *testing.T) {
+		b.t = t
+		for _, pg := range []string{"gpus", "images", "backups", "doctor"} {
+			b.run(chromedp.Navigate(b.base+"/"+pg), chromedp.WaitVisible(chromedp.CSS("main h1")))
+			b.screenshot(pg)
+		}
+	})
+
+	t.Run("dark", func(t *testing.T) {
+		b.t = t
+		b.run(chromedp.Navigate(b.base + "/"))
+		if bg := get(b, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`)); bg != "rgb(251, 251, 250)" {
+			t.Errorf("light background: %s", bg)
+		}
+		b.run(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+			return err
+		}))
+		if bg := get(b, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`)); bg != "rgb(20, 22, 24)" {
+			t.Errorf("dark background: %s", bg)
+		}
+		b.waitJS(`document.querySelector("#c-srvt-web .s-running") !== null`, 10*time.Second)
+		b.screenshot("overview-dark")
+	})
+}

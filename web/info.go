@@ -1,0 +1,133 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/voidnxlabs/berth/gpu"
+	"github.com/voidnxlabs/berth/plan"
+	"github.com/voidnxlabs/berth/project"
+)
+
+// planPage is the plan page's data.
+type planPage struct {
+	Steps       []*plan.Op
+	Summary     string
+	Empty       bool
+	Generations []genRow
+}
+
+type genRow struct {
+	Number        int
+	Time, Command string
+	Containers    int
+	Current       bool
+}
+
+func (s *Server) planData(r *http.Request) (any, error) {
+	var d planPage
+	gens, err := s.proj().Generations()
+	if err != nil {
+		return d, err
+	}
+	for i := len(gens) - 1; i >= 0; i-- {
+		g := gens[i]
+		d.Generations = append(d.Generations, genRow{Number: g.Number, Time: g.Time.Local().Format("2006-01-02 15:04:05"),
+			Command: g.Command, Containers: g.Containers, Current: i == len(gens)-1})
+	}
+	pl, err := s.proj().Plan(r.Context(), project.PlanOptions{})
+	if err != nil {
+		d.Empty = true
+		return d, err
+	}
+	d.Steps, d.Empty, d.Summary = pl.Ops, pl.Empty(), summary(pl)
+	return d, nil
+}
+
+// summary counts a plan's steps by kind: "2 create, 1 start".
+func summary(pl *plan.Plan) string {
+	if pl.Empty() {
+		return "nothing to do"
+	}
+	var parts []string
+	counts := pl.Summary()
+	seen := map[plan.Kind]bool{}
+	for _, o := range pl.Ops {
+		if !seen[o.Kind] {
+			seen[o.Kind] = true
+			parts = append(parts, fmt.Sprintf("%d %s", counts[o.Kind], o.Kind))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// tablePage is what the generic table template shows: sections of tables,
+// findings or text.
+type tablePage struct {
+	Sections []section
+}
+
+type section struct {
+	Title    string
+	Head     []string
+	Rows     []tableRow
+	Empty    string
+	Text     string
+	Findings []finding
+	Actions  []action
+}
+
+type tableRow struct {
+	Cells   []string
+	Actions []action
+}
+
+// action is a button that POSTs Body to Path, after a confirmation when
+// Confirm is set.
+type action struct {
+	Label, Path, Body, Confirm string
+	Danger                     bool
+}
+
+type finding struct {
+	Title, Level, Class, Detail, Fix string
+}
+
+// gpusData is `berth gpu` and what each container asks for.
+func (s *Server) gpusData(r *http.Request) (any, error) {
+	// TODO(project): Project.GPUs once the library has it; this detects
+	// the local host's GPUs directly.
+	inv, err := gpu.Detect(r.Context(), gpu.LocalHost())
+	if err != nil {
+		return tablePage{}, err
+	}
+	d := tablePage{}
+	gpus := section{Title: "This host's GPUs", Head: []string{"PCI address", "vendor", "model", "driver", "UUID"},
+		Empty: "no GPU found (sources: " + strings.Join(inv.Sources, ", ") + ")"}
+	for _, g := range inv.GPUs {
+		gpus.Rows = append(gpus.Rows, tableRow{Cells: []string{g.Address, g.Vendor, g.Model, g.Driver, g.UUID}})
+	}
+	d.Sections = append(d.Sections, gpus)
+	want := section{Title: "What containers ask for", Head: []string{"container", "request"}, Empty: "no container asks for a GPU"}
+	st, _, err := s.proj().Desired(nil)
+	if err == nil {
+		for _, c := range st.Containers {
+			if c.GPU != nil {
+				want.Rows = append(want.Rows, tableRow{Cells: []string{c.Spec.Name, c.GPU.String()}})
+			}
+		}
+	}
+	d.Sections = append(d.Sections, want)
+	d.Sections = append(d.Sections, section{Title: "Details", Text: inv.String()})
+	return d, nil
+}
+
+func (s *Server) handleGPUs(w http.ResponseWriter, r *http.Request) {
+	inv, err := gpu.Detect(r.Context(), gpu.LocalHost())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inv)
+}

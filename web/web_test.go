@@ -34,6 +34,7 @@ wt:
   front:
     image: example.org/front:1
     port: 8080
+    env: { FIXTURE_STDOUT: "hello from front" }
     health: { http: /health }
   back:
     image: example.org/back:1
@@ -465,7 +466,7 @@ func TestRunStreamsEvents(t *testing.T) {
 func TestLogsNDJSON(t *testing.T) {
 	e := newEnv(t, true)
 	resp, body := e.do("GET", "/api/logs?target=wt-front&tail=10", "bearer", nil, "")
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"text":"hello from front\n"`) || !strings.Contains(body, `"container":"wt-front"`) {
 		t.Fatalf("logs: %s %s", resp.Status, body)
 	}
 	resp, body = e.do("GET", "/api/logs?target=wt-front&since=yesterday", "bearer", nil, "")

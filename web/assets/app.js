@@ -161,6 +161,30 @@ function planPage() {
     $("#apply").disabled = !ops.length;
     $("#plan-summary").textContent = ops.length ? ops.length + " step(s)" : "nothing to do";
   }
+  // refreshGenerations redraws the generations table and the diff pickers.
+  async function refreshGenerations() {
+    const resp = await fetch("/api/generations");
+    if (!resp.ok) return;
+    const gens = (await resp.json()).reverse();
+    const body = $("#generations");
+    body.replaceChildren();
+    for (const [i, g] of gens.entries()) {
+      const tr = document.createElement("tr");
+      const th = document.createElement("th"); th.scope = "row"; th.textContent = g.number + (i === 0 ? " (current)" : "");
+      const cells = [new Date(g.time).toLocaleString(), g.command, String(g.containers)].map((v) => { const td = document.createElement("td"); td.textContent = v; return td; });
+      cells[1].className = "mono";
+      const act = document.createElement("td");
+      if (i > 0) { const b = document.createElement("button"); b.className = "danger"; b.dataset.rollback = g.number; b.textContent = "Roll back to " + g.number; act.appendChild(b); }
+      tr.append(th, ...cells, act);
+      body.appendChild(tr);
+    }
+    for (const [sel, pick] of [["#diff-a", 1], ["#diff-b", 0]]) {
+      const s = $(sel);
+      s.replaceChildren(...gens.map((g) => { const o = document.createElement("option"); o.value = o.textContent = g.number; return o; }));
+      if (gens[pick]) s.value = gens[pick].number;
+    }
+  }
+  refreshGenerations();
   $("#refresh-plan").addEventListener("click", refresh);
   $("#apply").addEventListener("click", async () => {
     $("#apply").disabled = true;
@@ -182,6 +206,7 @@ function planPage() {
       }
     });
     await refresh();
+    await refreshGenerations();
   });
   $("#diff").addEventListener("click", async () => {
     const out = $("#diff-out");
@@ -208,7 +233,7 @@ function planPage() {
     if (!resp.ok) { addEvent(await errorText(resp), "bad"); return; }
     await readLines(resp, (l) => {
       if (l.event) addEvent(`${l.event.kind} ${l.event.op ? l.event.op.kind + " " + l.event.op.target : ""}`);
-      if (l.result) { addEvent("done: " + l.result.summary, "ok"); setTimeout(() => location.reload(), 800); }
+      if (l.result) { addEvent("done: " + (l.result.summary || "nothing to do"), "ok"); refresh(); refreshGenerations(); }
       if (l.error) addEvent("failed: " + l.error + (l.hint ? " — " + l.hint : ""), "bad");
     });
   });
@@ -237,7 +262,7 @@ function logsPage() {
     if (es) es.close();
     log.replaceChildren();
     const q = new URLSearchParams();
-    for (const o of $("#log-targets").selectedOptions) q.append("target", o.value);
+    for (const c of $$("#log-targets input:checked")) q.append("target", c.value);
     if ($("#log-since").value) q.set("since", $("#log-since").value);
     if ($("#log-tail").value !== "") q.set("tail", $("#log-tail").value);
     if ($("#log-follow").checked) q.set("follow", "1");

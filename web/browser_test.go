@@ -1,14 +1,20 @@
 package web_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +49,7 @@ srvt:
 `
 
 // chromium finds the browser; with CI=true a missing one fails the test.
-func chromium(t *testing.T) string {
+func chromium(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -59,7 +65,7 @@ func chromium(t *testing.T) string {
 
 // browserEnv is a project on Docker served on loopback, and a browser.
 type browserEnv struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	config string
 	state  string
@@ -70,7 +76,7 @@ type browserEnv struct {
 	ctx    context.Context // the browser tab
 }
 
-func newBrowserEnv(t *testing.T, config string, images map[string]string) *browserEnv {
+func newBrowserEnv(t testing.TB, config string, images map[string]string) *browserEnv {
 	t.Helper()
 	path := chromium(t)
 	eng := testenv.Docker(t)
@@ -208,7 +214,7 @@ func (b *browserEnv) engineState(name string) string {
 	return c.State
 }
 
-func shellImage(t *testing.T, eng runtime.Engine) string {
+func shellImage(t testing.TB, eng runtime.Engine) string {
 	ref := "berth-serve-test:sh"
 	fixture.LoadAs(t, eng, fixture.WithPrograms(t, map[string]string{"/bin/sh": "/bin/dash"}), ref)
 	return ref
@@ -349,4 +355,139 @@ func TestBrowser(t *testing.T) {
 		b.waitJS(`document.querySelector("#c-srvt-web .s-running") !== null`, 10*time.Second)
 		b.screenshot("overview-dark")
 	})
+}
+
+// BenchmarkEventLatency measures how long a container's state change
+// takes to reach the overview in the browser: from the moment the engine
+// has stopped (or started) the container, behind the server's back, to the
+// moment the page's row shows it. Goal: under 500 ms.
+//
+//	go test -run '^$' -bench EventLatency -benchtime 10x ./web
+func BenchmarkEventLatency(b *testing.B) {
+	eng := testenv.Docker(b)
+	env := newBrowserEnv(b, browserConfig, map[string]string{"image": shellImage(b, eng)})
+	env.run(chromedp.Navigate(env.base + "/"))
+	env.waitJS(`document.querySelector("#live").textContent === "live"`, 10*time.Second)
+	// The page notes when the row last changed to the state asked for.
+	get(env, chromedp.Evaluate[bool](`(() => {
+		window.berthSeen = {};
+		new MutationObserver(() => {
+			const row = document.querySelector("#c-srvt-db");
+			if (!row) return;
+			for (const s of ["running", "exited"]) {
+				if (row.querySelector(".s-" + s) && !window.berthSeen[s]) window.berthSeen[s] = Date.now();
+			}
+		}).observe(document.querySelector("#status"), {subtree: true, childList: true});
+		return true;
+	})()`))
+	var total, worst time.Duration
+	n := 0
+	measure := func(state string, change func() error) {
+		get(env, chromedp.Evaluate[bool](`(window.berthSeen = {}, true)`))
+		if err := change(); err != nil {
+			b.Fatal(err)
+		}
+		done := time.Now()
+		env.waitJS(`window.berthSeen["`+state+`"] !== undefined`, 10*time.Second)
+		seen := get(env, chromedp.Evaluate[float64](`window.berthSeen["`+state+`"]`))
+		d := time.UnixMilli(int64(seen)).Sub(done)
+		total += d
+		worst = max(worst, d)
+		n++
+	}
+	for b.Loop() {
+		measure("exited", func() error { return eng.StopContainer(b.Context(), "srvt-db", 5*time.Second) })
+		measure("running", func() error { return eng.StartContainer(b.Context(), "srvt-db") })
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(n), "ms/event")
+	b.ReportMetric(float64(worst.Milliseconds()), "max-ms")
+}
+
+// BenchmarkServeRSS starts the berth binary's serve over a project on
+// Docker and reads its resident memory: idle, and with a browser's
+// overview (one page and its event stream) open. Goal: under 40 MB idle.
+//
+//	go test -run '^$' -bench ServeRSS -benchtime 1x ./web
+func BenchmarkServeRSS(b *testing.B) {
+	eng := testenv.Docker(b)
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "berth")
+	build := exec.Command("go", "build", "-o", bin, "github.com/voidnxlabs/berth/cmd/berth")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building berth: %v\n%s", err, out)
+	}
+	img := shellImage(b, eng)
+	cfg := filepath.Join(dir, "berth.yaml")
+	id := make([]byte, 3)
+	rand.Read(id)
+	text := strings.NewReplacer("{{project}}", "servebench"+hex.EncodeToString(id), "{{image}}", img, "10.230.1.0/24", "10.230.2.0/24", "srvt:", "srvb:").Replace(browserConfig)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	opts := project.Options{ConfigFile: cfg, StateDir: filepath.Join(dir, "state"), Engine: eng}
+	p, err := project.Open(b.Context(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := p.Up(b.Context(), project.UpOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Down(context.Background(), project.DownOptions{}) })
+	for b.Loop() {
+		cmd := exec.Command(bin, "-f", cfg, "--state-dir", opts.StateDir, "serve", "--listen", "127.0.0.1:0")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			cmd.Process.Kill()
+			b.Fatalf("serve printed no address: %v", err)
+		}
+		time.Sleep(3 * time.Second) // idle: nobody has asked anything
+		idle := rss(b, cmd.Process.Pid)
+		u, _ := url.Parse(strings.TrimSpace(line))
+		c := &http.Client{Jar: cookieJar()}
+		if resp, err := c.Get(u.String()); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		ctx, cancel := context.WithCancel(b.Context())
+		req, _ := http.NewRequestWithContext(ctx, "GET", u.Scheme+"://"+u.Host+"/events", nil)
+		if resp, err := c.Do(req); err == nil {
+			go func() { io.Copy(io.Discard, resp.Body); resp.Body.Close() }()
+		}
+		time.Sleep(3 * time.Second)
+		busy := rss(b, cmd.Process.Pid)
+		cancel()
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		b.ReportMetric(float64(idle)/1e6, "idle-MB")
+		b.ReportMetric(float64(busy)/1e6, "overview-MB")
+	}
+}
+
+// rss reads a process's resident set size.
+func rss(t testing.TB, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1000
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+func cookieJar() http.CookieJar {
+	j, _ := cookiejar.New(nil)
+	return j
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,8 +24,10 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/voidnxlabs/berth/image"
 	"github.com/voidnxlabs/berth/internal/fixture"
 	"github.com/voidnxlabs/berth/internal/testenv"
+	"github.com/voidnxlabs/berth/ollama"
 	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/runtime"
 	"github.com/voidnxlabs/berth/web"
@@ -330,6 +333,24 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("rollback", func(t *testing.T) {
+		b.t = t
+		b.waitJS(`document.querySelector("button[data-rollback='1']") !== null`, 10*time.Second)
+		b.run(chromedp.Click(chromedp.CSS("#diff")))
+		b.waitJS(`document.querySelector("#diff-out").textContent.includes("-    env: { FIXTURE_STDOUT: \"hello from web\" }")`, 10*time.Second)
+		b.run(chromedp.Click(chromedp.CSS("button[data-rollback='1']")), chromedp.Click(chromedp.CSS("#confirm-ok")))
+		b.waitJS(`document.querySelector("#events").textContent.includes("done:")`, 60*time.Second)
+		gens, err := b.p.Generations()
+		if err != nil || len(gens) != 3 || gens[2].Command != "rollback 1" {
+			t.Fatalf("generations after the rollback: %+v %v", gens, err)
+		}
+		c, err := b.eng.InspectContainer(t.Context(), "srvt-web")
+		if err != nil || !slices.Contains(c.Env, "FIXTURE_STDOUT=hello from web") {
+			t.Errorf("srvt-web after the rollback: %v %v", c.Env, err)
+		}
+		b.screenshot("rollback")
+	})
+
 	t.Run("other pages", func(t *testing.T) {
 		b.t = t
 		for _, pg := range []string{"gpus", "images", "backups", "doctor"} {
@@ -490,4 +511,116 @@ func rss(t testing.TB, pid int) int64 {
 func cookieJar() http.CookieJar {
 	j, _ := cookiejar.New(nil)
 	return j
+}
+
+// The chat test runs berth's own Ollama image with a tiny model made here
+// (internal/fixture/gguf), as the end-to-end test does.
+const chatConfig = `project: {{project}}
+runtime: docker
+chatt:
+  network: { subnet: 10.230.3.0/24 }
+  ollama:
+    image: {{ollama}}
+    port: 11434
+    user: "0"
+    env: { OLLAMA_HOST: "0.0.0.0:11434", OLLAMA_MODELS: /models }
+    mounts: ["{{data}}/models:/models"]
+    health: { http: /api/version }
+`
+
+// ollamaImage builds the ollama recipe with the user's build cache (a cold
+// build compiles Ollama with cgo: minutes) and loads it.
+func ollamaImage(t testing.TB, eng runtime.Engine) string {
+	t.Helper()
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := filepath.Abs("..")
+	b, err := image.NewBuilder(image.Options{CacheDir: filepath.Join(cache, "berth"), WorkDir: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res, err := b.Build(t.Context(), image.Builtin()["ollama"])
+	if err != nil {
+		t.Fatalf("building ollama: %v", err)
+	}
+	ref := "berth-serve-test/ollama:" + res.Digest.Hex[:12]
+	if _, err := image.Load(t.Context(), eng, res.Image, ref); err != nil {
+		t.Fatalf("loading ollama: %v", err)
+	}
+	t.Logf("ollama image %s built and loaded in %s", ref, time.Since(start).Round(time.Second))
+	return ref
+}
+
+// tinyModel writes the test model and returns its path.
+func tinyModel(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gguf")
+	root, _ := filepath.Abs("..")
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join(root, "internal/fixture/gguf")
+	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the gguf generator: %v\n%s", err, out)
+	}
+	model := filepath.Join(dir, "tiny.gguf")
+	if out, err := exec.Command(bin, "-o", model).CombinedOutput(); err != nil {
+		t.Fatalf("writing the model: %v\n%s", err, out)
+	}
+	return model
+}
+
+// TestBrowserChat: the chat page lists the stack's Ollama model, streams
+// an answer token by token, stops it with the Stop button, keeps the
+// conversation across a reload, and deletes the model after a
+// confirmation.
+func TestBrowserChat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Ollama")
+	}
+	eng := testenv.Docker(t)
+	b := newBrowserEnv(t, chatConfig, map[string]string{"ollama": ollamaImage(t, eng)})
+	st, err := b.p.Status(t.Context(), project.StatusOptions{})
+	if err != nil || len(st) != 1 || st[0].Health != "healthy" {
+		t.Fatalf("ollama: %+v %v", st, err)
+	}
+	base := "http://" + net.JoinHostPort(st[0].Address.String(), "11434")
+	if err := ollama.New(base).Create(t.Context(), "tiny", tinyModel(t), ollama.CreateOptions{}, nil); err != nil {
+		t.Fatalf("creating the model: %v", err)
+	}
+
+	b.run(chromedp.Navigate(b.base + "/chat"))
+	b.waitJS(`[...document.querySelectorAll("#chat-model option")].some(o => o.value === "chatt-ollama|tiny:latest")`, 10*time.Second)
+	b.run(chromedp.SendKeys(chromedp.CSS("#chat-input"), "hello world"),
+		chromedp.Click(chromedp.CSS("#chat-send")))
+	// Streamed: the answer grows while the Stop button is live.
+	b.waitJS(`document.querySelector("#chat-log li.assistant") && document.querySelector("#chat-log li.assistant").textContent.length > 0 && !document.querySelector("#chat-stop").disabled`, 60*time.Second)
+	first := get(b, chromedp.Evaluate[int](`document.querySelector("#chat-log li.assistant").textContent.length`))
+	b.waitJS(`document.querySelector("#chat-log li.assistant").textContent.length > `+strconv.Itoa(first)+` || document.querySelector("#chat-stop").disabled`, 30*time.Second)
+	b.screenshot("chat")
+	b.run(chromedp.Click(chromedp.CSS("#chat-stop")))
+	b.waitJS(`document.querySelector("#chat-stop").disabled`, 10*time.Second)
+	answer := get(b, chromedp.Text(chromedp.CSS("#chat-log li.assistant")))
+	if len(strings.TrimSuffix(answer, " [stopped]")) == 0 {
+		t.Errorf("no answer: %q", answer)
+	}
+	t.Logf("tiny answered %.80q…", answer)
+
+	// The conversation is kept in the browser.
+	b.run(chromedp.Reload())
+	b.waitJS(`document.querySelectorAll("#chat-log li").length === 2`, 10*time.Second)
+
+	// Delete, confirmed in the dialog.
+	b.run(chromedp.Click(chromedp.CSS("details summary")),
+		chromedp.SendKeys(chromedp.CSS("#model-name"), "tiny:latest"),
+		chromedp.Click(chromedp.CSS("#model-delete")),
+		chromedp.Click(chromedp.CSS("#confirm-ok")))
+	b.waitJS(`document.querySelector("#model-status").textContent === "tiny:latest deleted"`, 10*time.Second)
+	ms, err := ollama.New(base).List(t.Context())
+	if err != nil || len(ms) != 0 {
+		t.Errorf("models after delete: %v %v", ms, err)
+	}
 }

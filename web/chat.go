@@ -34,7 +34,9 @@ type chatModel struct {
 	Size    int64  `json:"size,omitempty"`
 }
 
-// chatKinds: which catalog services speak which API.
+// chatKinds: which services speak which API, by the catalog's name for
+// them; a service of the user's kits counts by its own name (a service
+// called ollama in a kit of one's own is an Ollama).
 var chatKinds = map[string]string{"ollama": "ollama", "vllm": "openai", "localai": "openai"}
 
 // chatServices finds the enabled model services and their private URLs.
@@ -49,14 +51,19 @@ func (s *Server) chatServices() ([]chatService, error) {
 	}
 	var out []chatService
 	for _, svc := range s.proj().Config().Enabled() {
-		if svc.Catalog == nil || chatKinds[svc.Catalog.Name] == "" {
+		name := svc.Name
+		if svc.Catalog != nil {
+			name = svc.Catalog.Name
+		}
+		kind := chatKinds[name]
+		if kind == "" {
 			continue
 		}
 		for _, c := range st.Containers {
 			if c.Spec.Name != svc.Container || len(c.Listen) == 0 || !c.Address.IsValid() {
 				continue
 			}
-			out = append(out, chatService{Container: c.Spec.Name, Kind: chatKinds[svc.Catalog.Name],
+			out = append(out, chatService{Container: c.Spec.Name, Kind: kind,
 				URL: "http://" + net.JoinHostPort(c.Address.String(), strconv.Itoa(int(c.Listen[0])))})
 		}
 	}

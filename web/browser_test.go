@@ -74,8 +74,8 @@ type browserEnv struct {
 	state  string
 	eng    runtime.Engine
 	p      *project.Project
-	url    string // with the token
-	base   string // without
+	url    string          // with the token
+	base   string          // without
 	ctx    context.Context // the browser tab
 }
 
@@ -234,7 +234,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("overview", func(t *testing.T) {
 		b.t = t
-		b.run(chromedp.Navigate(b.base+"/"))
+		b.run(chromedp.Navigate(b.base + "/"))
 		b.waitJS(`document.querySelector("#c-srvt-web .s-running") !== null && document.querySelector("#c-srvt-db .s-running") !== null`, 10*time.Second)
 		b.waitJS(`document.querySelector("#live").textContent === "live"`, 10*time.Second)
 		b.waitJS(`document.querySelector("#c-srvt-web .h-healthy") !== null`, 15*time.Second)

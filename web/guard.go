@@ -141,7 +141,7 @@ func unauthorized(w http.ResponseWriter, r *http.Request) {
 const unauthorizedPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>berth: sign in</title>
 <main><h1>berth serve needs its token</h1>
 <p>Open the address that <code>berth serve</code> printed: it ends in <code>?token=…</code> and signs this browser in.
-The token is also in the project's state directory: <code>berth secret show serve-token</code>.</p></main></html>
+<code>berth serve --print-token</code> prints the token for API clients.</p></main></html>
 `
 
 // secureHeaders are set on every answer. The policy allows only this

@@ -21,6 +21,7 @@ type serveFlags struct {
 	expose          bool
 	tlsCert, tlsKey string
 	hosts           []string
+	printToken      bool
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -35,9 +36,9 @@ the stack's Ollama and OpenAI-compatible services. The same actions are a
 JSON API (/api/openapi.json describes it) and /metrics is for Prometheus.
 
 It prints the address to open; the address carries a token (kept 0600 in
-the state directory as the secret serve-token) that signs the browser in.
-Every request needs the token; the API takes it as 'Authorization: Bearer
-TOKEN'.
+the project's state directory, secrets/serve-token) that signs the browser
+in. Every request needs the token; the API takes it as 'Authorization:
+Bearer TOKEN', and --print-token prints it.
 
 serve listens on 127.0.0.1 only. Any other address needs --expose (whoever
 reaches it can run commands in the containers) and then uses TLS: the
@@ -47,7 +48,7 @@ of berth's own whose certificate serve prints, to trust once.`,
   berth serve --listen 127.0.0.1:8080
   berth serve --listen 0.0.0.0:7443 --expose --host workstation.lan
   berth serve --listen 192.168.1.20:7443 --expose --tls-cert cert.pem --tls-key key.pem
-  curl -H "Authorization: Bearer $(berth secret show serve-token)" http://127.0.0.1:7070/api/status`,
+  curl -H "Authorization: Bearer $(berth serve --print-token)" http://127.0.0.1:7070/api/status`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := web.ParseListen(f.listen, f.expose)
@@ -69,6 +70,7 @@ of berth's own whose certificate serve prints, to trust once.`,
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "certificate file (PEM) for TLS")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "key file (PEM) of --tls-cert")
 	fl.StringArrayVar(&f.hosts, "host", nil, "another host name the server is reached by (repeatable)")
+	fl.BoolVar(&f.printToken, "print-token", false, "print the token for API clients and exit")
 	return cmd
 }
 
@@ -81,14 +83,6 @@ func (g *globals) serve(l web.Listen, f serveFlags) error {
 		return err
 	}
 	defer p.Close()
-	// One engine connection for the server's life: the projects opened
-	// again after berth.yaml changes share it.
-	eng, err := p.Engine(g.ctx)
-	if err != nil {
-		return g.engineError(err)
-	}
-	opts.Engine = eng
-	reopen := func(ctx context.Context) (*berth.Project, error) { return berth.Open(ctx, opts) }
 	sd, err := p.StateDir()
 	if err != nil {
 		return withHint(err, ExitFailure, berth.Hint(err))
@@ -97,6 +91,18 @@ func (g *globals) serve(l web.Listen, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.printToken {
+		fmt.Fprintln(g.stdout, token)
+		return nil
+	}
+	// One engine connection for the server's life: the projects opened
+	// again after berth.yaml changes share it.
+	eng, err := p.Engine(g.ctx)
+	if err != nil {
+		return g.engineError(err)
+	}
+	opts.Engine = eng
+	reopen := func(ctx context.Context) (*berth.Project, error) { return berth.Open(ctx, opts) }
 	names := l.Names(f.hosts)
 	useTLS := !l.Loopback || f.tlsCert != ""
 	var tc *tls.Config

@@ -182,12 +182,22 @@ func get[T any](b *browserEnv, a chromedp.Action[T]) T {
 	return v
 }
 
-// waitJS waits until the expression is true in the page.
+// waitJS waits until the expression is true in the page. A poll that
+// started while the page was still loading loses its execution context;
+// it is started again.
 func (b *browserEnv) waitJS(expr string, timeout time.Duration) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, timeout+5*time.Second)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, time.Until(deadline)+5*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(time.Until(deadline)), chromedp.WithPollingInterval(50*time.Millisecond)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().Before(deadline) && (strings.Contains(err.Error(), "Cannot find context") || strings.Contains(err.Error(), "context was destroyed")) {
+			continue
+		}
 		b.fatal(fmt.Errorf("waiting for %s: %w", expr, err))
 	}
 }
@@ -313,7 +323,7 @@ func TestBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.run(chromedp.Click(chromedp.CSS("#refresh-plan")))
-		b.waitJS(`document.querySelector("#steps").textContent.includes("srvt-web")`, 10*time.Second)
+		b.waitJS(`document.querySelector("#steps").textContent.includes("srvt-web")`, 30*time.Second)
 		steps := get(b, chromedp.Text(chromedp.CSS("#steps")))
 		if !strings.Contains(steps, "recreate") || strings.Contains(steps, "srvt-db") {
 			t.Errorf("the plan after the edit: %q, want srvt-web recreated and nothing else", steps)
@@ -321,7 +331,8 @@ func TestBrowser(t *testing.T) {
 		b.screenshot("plan")
 		b.run(chromedp.Click(chromedp.CSS("#apply")))
 		b.waitJS(`document.querySelector("#events").textContent.includes("done:")`, 60*time.Second)
-		b.waitJS(`document.querySelector("#steps").textContent.includes("nothing to do")`, 10*time.Second)
+		b.waitJS(`document.querySelector("#steps").textContent.includes("nothing to do")`, 30*time.Second)
+		b.waitJS(`document.querySelector("button[data-rollback='1']") !== null`, 30*time.Second)
 		b.screenshot("apply")
 		q, err := project.Open(t.Context(), project.Options{ConfigFile: b.config, StateDir: b.state, Engine: b.eng})
 		if err != nil {
@@ -335,11 +346,10 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("rollback", func(t *testing.T) {
 		b.t = t
-		b.waitJS(`document.querySelector("button[data-rollback='1']") !== null`, 10*time.Second)
 		b.run(chromedp.Click(chromedp.CSS("#diff")))
 		b.waitJS(`document.querySelector("#diff-out").textContent.includes("-    env: { FIXTURE_STDOUT: \"hello from web\" }")`, 10*time.Second)
 		b.run(chromedp.Click(chromedp.CSS("button[data-rollback='1']")), chromedp.Click(chromedp.CSS("#confirm-ok")))
-		b.waitJS(`document.querySelector("#events").textContent.includes("done:")`, 60*time.Second)
+		b.waitJS(`(t => t.includes("rolling back to 1") && t.includes("done:"))(document.querySelector("#events").textContent)`, 60*time.Second)
 		gens, err := b.p.Generations()
 		if err != nil || len(gens) != 3 || gens[2].Command != "rollback 1" {
 			t.Fatalf("generations after the rollback: %+v %v", gens, err)

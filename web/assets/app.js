@@ -99,32 +99,41 @@ function overview() {
   });
 }
 
-// updateRow replaces a container's row with the server's new rendering,
-// keeping the keyboard focus on the same button.
+// updateRow brings a container's row up to the server's new rendering. Only
+// the cells that changed are replaced, so a button is not swapped out
+// under the pointer or the keyboard focus when the uptime ticks.
 function updateRow(ev) {
   const old = document.getElementById("c-" + ev.name);
   if (ev.gone) { if (old) old.remove(); return; }
   const tmp = document.createElement("tbody");
   tmp.innerHTML = ev.html; // rendered by the server's html/template, escaped there
   const row = tmp.firstElementChild;
-  if (old) {
-    if (old.outerHTML === row.outerHTML) return;
-    const focused = old.contains(document.activeElement) ? document.activeElement.dataset.action : null;
-    const msg = $(".result", old);
-    // The result of the last action stays until the next one.
-    if (msg && msg.textContent) { const m = $(".result", row); m.textContent = msg.textContent; m.className = msg.className; }
-    old.replaceWith(row);
-    if (focused) {
-      const b = $(`button[data-action="${focused}"]`, row) || $("button", row);
-      if (b) b.focus();
-    }
+  if (!old) {
+    const body = document.getElementById("kit-" + ev.kit);
+    if (!body) { location.reload(); return; }
+    const next = $$("tr[data-name]", body).find((r) => r.dataset.name > ev.name);
+    body.insertBefore(row, next || null);
     return;
   }
-  let body = document.getElementById("kit-" + ev.kit);
-  if (!body) { location.reload(); return; }
-  const rows = $$("tr[data-name]", body);
-  const next = rows.find((r) => r.dataset.name > ev.name);
-  body.insertBefore(row, next || null);
+  const cells = [...row.children];
+  if (cells.length !== old.children.length) { old.replaceWith(row); return; }
+  cells.forEach((cell, i) => {
+    const was = old.children[i];
+    if (was.outerHTML === cell.outerHTML) return;
+    const msg = $(".result", was);
+    if (msg && msg.textContent) {
+      // The result of the last action stays until the next one.
+      const m = $(".result", cell);
+      if (m) { m.textContent = msg.textContent; m.className = msg.className; }
+      if (was.outerHTML === cell.outerHTML) return;
+    }
+    const focused = was.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+    was.replaceWith(cell);
+    if (focused) {
+      const b = $(`button[data-action="${focused}"]`, cell) || $("button", cell);
+      if (b) b.focus();
+    }
+  });
 }
 
 // ---- plan and apply -------------------------------------------------------
@@ -139,6 +148,7 @@ function planPage() {
     events.scrollTop = events.scrollHeight;
   };
   async function refresh() {
+    $("#plan-summary").textContent = "asking the engine…";
     const resp = await fetch("/api/plan");
     const steps = $("#steps");
     steps.replaceChildren();

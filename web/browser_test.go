@@ -229,7 +229,7 @@ func (b *browserEnv) engineState(name string) string {
 
 func shellImage(t testing.TB, eng runtime.Engine) string {
 	ref := "berth-serve-test:sh"
-	fixture.LoadAs(t, eng, fixture.WithPrograms(t, map[string]string{"/bin/sh": "/bin/dash"}), ref)
+	fixture.LoadAs(t, eng, fixture.WithPrograms(t, map[string]string{"/bin/sh": "/bin/dash", "/bin/stty": "/bin/stty"}), ref)
 	return ref
 }
 
@@ -306,6 +306,15 @@ func TestBrowser(t *testing.T) {
 		// echoes: the typed line has $((6*7)), the output 42.
 		b.run(chromedp.SendKeys(chromedp.CSS("#term"), "echo hello-$((6*7))\r"))
 		b.waitJS(`document.querySelector("#term").textContent.includes("hello-42")`, 10*time.Second)
+		// The shell's terminal has the page's size.
+		size := get(b, chromedp.Evaluate[string](`(() => { const t = document.querySelector("#term"); return t.querySelectorAll(".row").length + " " + t.querySelector(".row").textContent.length; })()`))
+		b.run(chromedp.SendKeys(chromedp.CSS("#term"), "stty size\r"))
+		b.waitJS(`[...document.querySelectorAll("#term .row")].some(r => r.textContent.trim() === "`+size+`")`, 10*time.Second)
+		// Ctrl-C reaches the shell: the read it waits in is interrupted.
+		b.run(chromedp.SendKeys(chromedp.CSS("#term"), "read x\r"),
+			chromedp.KeyEvent("c", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+			chromedp.SendKeys(chromedp.CSS("#term"), "echo after-$((1+1))\r"))
+		b.waitJS(`document.querySelector("#term").textContent.includes("after-2")`, 10*time.Second)
 		b.screenshot("terminal")
 		b.run(chromedp.SendKeys(chromedp.CSS("#term"), "exit 3\r"))
 		b.waitJS(`document.querySelector("#term-status").textContent === "session ended: exit 3"`, 10*time.Second)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	berth "github.com/voidnxlabs/berth/project"
+	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/web"
 )
 
@@ -75,17 +75,15 @@ of berth's own whose certificate serve prints, to trust once.`,
 }
 
 func (g *globals) serve(l web.Listen, f serveFlags) error {
-	// TODO(project): use the CLI's shared opener and error mapping once the
-	// library's adapter lands.
-	opts := berth.Options{ConfigFile: g.configFile, StateDir: g.stateDir, Runtime: g.runtime, Getenv: g.getenv}
-	p, err := berth.Open(g.ctx, opts)
+	p, err := g.open()
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	opts := g.projectOptions()
 	sd, err := p.StateDir()
 	if err != nil {
-		return withHint(err, ExitFailure, berth.Hint(err))
+		return g.fail(err)
 	}
 	token, err := web.Token(sd)
 	if err != nil {
@@ -99,10 +97,10 @@ func (g *globals) serve(l web.Listen, f serveFlags) error {
 	// again after berth.yaml changes share it.
 	eng, err := p.Engine(g.ctx)
 	if err != nil {
-		return g.engineError(err)
+		return g.fail(err)
 	}
 	opts.Engine = eng
-	reopen := func(ctx context.Context) (*berth.Project, error) { return berth.Open(ctx, opts) }
+	reopen := func(ctx context.Context) (*project.Project, error) { return project.Open(ctx, opts) }
 	names := l.Names(f.hosts)
 	useTLS := !l.Loopback || f.tlsCert != ""
 	var tc *tls.Config

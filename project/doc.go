@@ -24,12 +24,20 @@
 //
 // Methods, one file each:
 //
-//	Open, Close, Config, StateDir, Engine   project.go
-//	Plan                                    plan.go
-//	Up, Down, Start, Stop, Restart          up.go, lifecycle.go (converge in run.go)
+//	Open, FromConfig, Bare, Close, Config,
+//	  StateDir, Engine, Desired             project.go (Connect: engine.go)
+//	Plan, PlanOffline                       plan.go
+//	Up                                      up.go (converge: run.go; images built on the way: autobuild.go)
+//	Down, Start, Stop, Restart              lifecycle.go
+//	Generations, Generation, Rollback       generations.go
 //	Status                                  status.go
 //	Logs                                    logs.go
 //	Exec (Enter is Exec without a command)  exec.go
+//	Images, ImageBuild, ImageLoad,
+//	  ImagePush, ImageLock                  image.go
+//	Secrets, SecretShow, SecretRotate       secrets.go
+//	URLs                                    url.go
+//	Doctor                                  doctor.go
 //
 // An engine given in Options (runtime/fake in tests) is used as it is and
 // never closed by the Project; otherwise the engine named by Options.Runtime

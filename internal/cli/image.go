@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/voidnxlabs/berth/image"
 	"github.com/voidnxlabs/berth/image/deb"
+	"github.com/voidnxlabs/berth/project"
 )
 
 func init() { register(newImageCmd) }
@@ -51,44 +50,19 @@ programs. The same lockfile gives the same image digest.
 	return cmd
 }
 
-// imageEnv is what the image commands work with: the recipes, where their
-// locks and images live, and a builder per recipe origin.
-type imageEnv struct {
-	recipes map[string]image.Recipe
-	origin  map[string]string // builtin or the config file
-	store   *image.Store
-	lockDir string
-	cfgDir  string
+// imageProject is the project the image commands work on: berth.yaml's
+// when there is one (its recipes override the built-in ones), else the
+// built-in recipes alone.
+func (g *globals) imageProject() (*project.Project, error) {
+	if _, err := os.Stat(g.configFilePath()); err != nil {
+		return project.Bare(g.projectOptions()), nil
+	}
+	return g.open()
 }
 
-func (g *globals) imageEnv() (*imageEnv, error) {
-	env := &imageEnv{recipes: image.Builtin(), origin: map[string]string{}}
-	for n := range env.recipes {
-		env.origin[n] = "builtin"
-	}
-	state := g.stateRoot()
-	env.store = &image.Store{Dir: filepath.Join(state, "images")}
-	env.lockDir = filepath.Join(state, "images")
-	file := g.configFilePath()
-	if _, err := os.Stat(file); err == nil {
-		cfg, err := g.load()
-		if err != nil {
-			return nil, err
-		}
-		env.cfgDir = filepath.Dir(file)
-		env.lockDir = filepath.Join(env.cfgDir, "images.lock")
-		if cfg.Images != nil {
-			rs, err := image.DecodeRecipes(cfg.Images)
-			if err != nil {
-				return nil, g.recipeErrors(file, err)
-			}
-			for n, r := range rs {
-				env.recipes[n] = r
-				env.origin[n] = file
-			}
-		}
-	}
-	return env, nil
+// builderOptions are the image flags as the library's options.
+func (f *imageFlags) builderOptions() project.BuilderOptions {
+	return project.BuilderOptions{Relock: f.relock, Locked: f.locked, Offline: f.offline, IgnoreValidUntil: f.ignoreValidUntil, Keyrings: f.keyrings}
 }
 
 // recipeErrors prints every recipe problem as file:line:col and ends the
@@ -105,55 +79,6 @@ func (g *globals) recipeErrors(file string, err error) error {
 	}
 	fmt.Fprintf(g.stderr, "berth: %s: %d problem(s) in images, nothing was done\n", file, len(list))
 	return exitCode(ExitChanges)
-}
-
-// names picks the recipes a command acts on.
-func (env *imageEnv) names(args []string, all bool) ([]string, error) {
-	if all {
-		if len(args) > 0 {
-			return nil, withHint(errors.New("give image names or --all, not both"), ExitFailure, "")
-		}
-		var out []string
-		for n := range env.recipes {
-			out = append(out, n)
-		}
-		sort.Strings(out)
-		return out, nil
-	}
-	if len(args) == 0 {
-		return nil, withHint(errors.New("no image named"), ExitFailure, "name one or more images, or use --all; 'berth image list' shows them")
-	}
-	for _, a := range args {
-		if _, ok := env.recipes[a]; !ok {
-			return nil, withHint(fmt.Errorf("no recipe named %q", a), ExitFailure, "'berth image list' shows the recipes")
-		}
-	}
-	return args, nil
-}
-
-func (g *globals) builder(env *imageEnv, name string, f *imageFlags) (*image.Builder, error) {
-	work, _ := os.Getwd()
-	if env.origin[name] != "builtin" && env.cfgDir != "" {
-		work = env.cfgDir
-	}
-	opts := image.Options{
-		LockDir:          env.lockDir,
-		WorkDir:          work,
-		Relock:           f.relock,
-		Locked:           f.locked,
-		Offline:          f.offline,
-		IgnoreValidUntil: f.ignoreValidUntil,
-		Keyrings:         f.keyrings,
-		Progress:         g.progress(),
-	}
-	if s := g.getenv("SOURCE_DATE_EPOCH"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds", s)
-		}
-		opts.SourceDateEpoch = time.Unix(n, 0)
-	}
-	return image.NewBuilder(opts)
 }
 
 // progress renders build events on stderr. On a terminal it keeps one
@@ -326,19 +251,6 @@ func wrapText(s string, width int) string {
 	return b.String()
 }
 
-// imageError adds the hint a user needs for the build errors they can act on.
-func imageError(err error) error {
-	switch {
-	case errors.Is(err, os.ErrNotExist) && strings.Contains(err.Error(), "keyring"):
-		return withHint(err, ExitFailure, "install the debian-archive-keyring package, or pass --keyring FILE")
-	case errors.Is(err, deb.ErrExpired):
-		return withHint(err, ExitFailure, "the mirror serves an old snapshot; pass --ignore-valid-until to accept it")
-	case errors.Is(err, deb.ErrBadSignature), errors.Is(err, deb.ErrChecksum):
-		return withHint(err, ExitFailure, "the archive or the download cache served something other than what Debian signed; nothing was built")
-	}
-	return err
-}
-
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
 
 func newImageBuildCmd(g *globals, f *imageFlags) *cobra.Command {
@@ -354,47 +266,23 @@ same lock gives the same digest and needs no network.`,
   SOURCE_DATE_EPOCH=1700000000 berth image build app
   berth image build --locked --offline redis   # from the lock and cache only`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := g.imageEnv()
+			p, err := g.imageProject()
 			if err != nil {
 				return err
 			}
-			names, err := env.names(args, f.all)
-			if err != nil {
-				return err
-			}
-			var loader image.Loader
-			if f.load {
-				eng, err := g.engine(g.configIfAny())
-				if err != nil {
-					return err
-				}
-				defer eng.Close()
-				loader = eng
-			}
-			var recs []image.Record
-			for _, n := range names {
-				b, err := g.builder(env, n, f)
-				if err != nil {
-					return err
-				}
-				res, err := b.Build(g.ctx, env.recipes[n])
-				if err != nil {
-					return imageError(err)
-				}
-				rec, err := env.store.Save(res)
-				if err != nil {
-					return err
-				}
-				if loader != nil {
-					if _, err := image.Load(g.ctx, loader, res.Image, res.Ref); err != nil {
-						return err
+			defer p.Close()
+			recs, err := p.ImageBuild(g.ctx, project.ImageBuildOptions{Names: args, All: f.all, Load: f.load, Builder: f.builderOptions(),
+				Events: func(ev project.Event) {
+					if ev.Kind == project.EventNotice && g.json {
+						return
 					}
-				}
-				if note := env.recipes[n].Note; note != "" && !g.json {
-					fmt.Fprintf(g.stderr, "berth: note: %s: %s\n", n, note)
-				}
-				recs = append(recs, rec)
-				if !g.json {
+					g.printEvent(ev)
+				}})
+			if err != nil {
+				return g.fail(err)
+			}
+			if !g.json {
+				for _, rec := range recs {
 					fmt.Fprintf(g.stdout, "%s\t%s\t%s\t%s\n", rec.Ref, rec.Digest, mb(rec.Size), rec.Tarball)
 				}
 			}
@@ -423,30 +311,13 @@ func newImageListCmd(g *globals) *cobra.Command {
   berth image list --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := g.imageEnv()
+			p, err := g.imageProject()
 			if err != nil {
 				return err
 			}
-			type row struct {
-				Name        string `json:"name"`
-				Origin      string `json:"origin"`
-				Description string `json:"description"`
-				Locked      bool   `json:"locked"`
-				Ref         string `json:"ref,omitempty"`
-				Digest      string `json:"digest,omitempty"`
-				Size        int64  `json:"size,omitempty"`
-			}
-			var rows []row
-			names, _ := env.names(nil, true)
-			for _, n := range names {
-				r := row{Name: n, Origin: env.origin[n], Description: env.recipes[n].Description}
-				if l, _ := image.ReadLock(image.LockPath(env.lockDir, n)); l != nil {
-					r.Locked = true
-				}
-				if rec, err := env.store.Record(n); err == nil {
-					r.Ref, r.Digest, r.Size = rec.Ref, rec.Digest, rec.Size
-				}
-				rows = append(rows, r)
+			rows, err := p.Images()
+			if err != nil {
+				return g.fail(err)
 			}
 			if g.json {
 				return g.printJSON(rows)
@@ -479,29 +350,16 @@ func newImageLoadCmd(g *globals) *cobra.Command {
 		Example: `  berth image build redis && berth image load redis`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := g.imageEnv()
+			p, err := g.imageProject()
 			if err != nil {
 				return err
 			}
-			eng, err := g.engine(g.configIfAny())
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			for _, n := range args {
-				img, rec, err := env.store.Image(n)
-				if errors.Is(err, image.ErrNotBuilt) {
-					return withHint(err, ExitFailure, "run 'berth image build "+n+"' first")
-				}
-				if err != nil {
-					return err
-				}
-				if _, err := image.Load(g.ctx, eng, img, rec.Ref); err != nil {
-					return err
-				}
+			defer p.Close()
+			recs, err := p.ImageLoad(g.ctx, args)
+			for _, rec := range recs {
 				fmt.Fprintf(g.stdout, "%s\t%s\n", rec.Ref, rec.Digest)
 			}
-			return nil
+			return g.fail(err)
 		},
 	}
 }
@@ -520,19 +378,13 @@ reached over plain HTTP.`,
 			if f.tag == "" {
 				return withHint(errors.New("no --tag given"), ExitFailure, "give the reference to push to, e.g. --tag ghcr.io/me/"+args[0]+":latest")
 			}
-			env, err := g.imageEnv()
+			p, err := g.imageProject()
 			if err != nil {
 				return err
 			}
-			img, rec, err := env.store.Image(args[0])
-			if errors.Is(err, image.ErrNotBuilt) {
-				return withHint(err, ExitFailure, "run 'berth image build "+args[0]+"' first")
-			}
+			rec, err := p.ImagePush(g.ctx, args[0], f.tag)
 			if err != nil {
-				return err
-			}
-			if err := image.Push(g.ctx, img, f.tag); err != nil {
-				return err
+				return g.fail(err)
 			}
 			fmt.Fprintf(g.stdout, "%s@%s\n", strings.SplitN(f.tag, "@", 2)[0], rec.Digest)
 			return nil
@@ -552,26 +404,15 @@ new lock.`,
 		Example: `  berth image lock redis
   berth image lock --all && git diff images.lock/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := g.imageEnv()
+			p, err := g.imageProject()
 			if err != nil {
 				return err
 			}
-			names, err := env.names(args, f.all)
-			if err != nil {
-				return err
+			locks, err := p.ImageLock(g.ctx, project.ImageBuildOptions{Names: args, All: f.all, Builder: f.builderOptions(), Events: g.printEvent})
+			for _, l := range locks {
+				fmt.Fprintf(g.stdout, "%s\t%d packages\t%s\n", l.Name, l.Packages, l.Path)
 			}
-			for _, n := range names {
-				b, err := g.builder(env, n, f)
-				if err != nil {
-					return err
-				}
-				lock, err := b.Resolve(g.ctx, env.recipes[n])
-				if err != nil {
-					return imageError(err)
-				}
-				fmt.Fprintf(g.stdout, "%s\t%d packages\t%s\n", n, len(lock.Packages), image.LockPath(env.lockDir, n))
-			}
-			return nil
+			return g.fail(err)
 		},
 	}
 	cmd.Flags().BoolVar(&f.all, "all", false, "lock every recipe")

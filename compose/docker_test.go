@@ -167,12 +167,13 @@ func facts(c inspected, dir string) []string {
 	return out
 }
 
-// TestDockerComposeParity brings the fixture project up three ways on the
-// real engine, one after the other: with docker compose from the compose
-// file, with berth from the imported berth.yaml, and with docker compose
-// from berth export compose of that config. The containers must agree on
-// addresses, environment, mounts, published ports, health, limits,
-// restart policy, labels, user and working directory.
+// TestDockerComposeParity brings each runnable case (testdata/*/parity
+// lists its services) up three ways on the real engine, one after the
+// other: with docker compose from the compose files, with berth from the
+// imported berth.yaml, and with docker compose from berth export compose
+// of that config. The containers must agree on addresses, environment,
+// mounts, published ports, health, limits, restart policy, labels, user
+// and working directory.
 func TestDockerComposeParity(t *testing.T) {
 	e := testenv.Docker(t)
 	if testing.Short() {
@@ -180,31 +181,60 @@ func TestDockerComposeParity(t *testing.T) {
 	}
 	ref := fixture.Load(t, e)
 	dc := composeBinary(t)
-	env := []string{"FIXTURE_IMAGE=" + ref, "API_PORT=38231"}
-	src, _ := filepath.Abs("testdata/fixture")
+	cases, _ := filepath.Glob("testdata/*/parity")
+	if len(cases) < 2 {
+		t.Fatalf("runnable cases: %v", cases)
+	}
+	for _, pf := range cases {
+		dir, _ := filepath.Abs(filepath.Dir(pf))
+		t.Run(filepath.Base(dir), func(t *testing.T) { parity(t, dc, ref, dir) })
+	}
+}
 
-	// 1. docker compose up from the compose file.
+func parity(t *testing.T, dc, ref, src string) {
+	data, _ := os.ReadFile(filepath.Join(src, "parity"))
+	services := strings.Fields(string(data))
+	opts := caseOptions(t, src)
+	env := []string{"FIXTURE_IMAGE=" + ref}
+	var fileArgs []string
+	for _, f := range opts.Files {
+		fileArgs = append(fileArgs, "-f", f)
+	}
+
+	// 1. docker compose up from the compose files.
 	dirA := copyDir(t, src)
-	composeUp := func(dir, project, file string) {
-		t.Cleanup(func() {
-			exec.Command(dc, "-f", filepath.Join(dir, file), "-p", project, "down", "-v", "--timeout", "1").Run()
-		})
-		run(t, env, dc, "-f", filepath.Join(dir, file), "-p", project, "up", "-d", "--wait", "--wait-timeout", "60")
+	composeIn := func(dir, project string, files []string, args ...string) {
+		t.Helper()
+		cmd := append(append([]string{"--project-directory", dir}, files...), append([]string{"-p", project}, args...)...)
+		run(t, env, dc, cmd...)
 	}
-	composeDown := func(dir, project, file string) {
-		run(t, env, dc, "-f", filepath.Join(dir, file), "-p", project, "down", "-v", "--timeout", "1")
+	inDir := func(dir string, files []string) []string {
+		var out []string
+		for i := 0; i < len(files); i += 2 {
+			out = append(out, "-f", filepath.Join(dir, files[i+1]))
+		}
+		return out
 	}
-	composeUp(dirA, "berthcmp", "compose.yaml")
-	fromCompose := inspect(t, "berthcmp-api-1", "berthcmp-worker-1")
-	composeDown(dirA, "berthcmp", "compose.yaml")
+	projA := filepath.Base(src) + "-a"
+	t.Cleanup(func() {
+		exec.Command(dc, append(inDir(dirA, fileArgs), "-p", projA, "down", "-v", "--timeout", "1")...).Run()
+	})
+	composeIn(dirA, projA, inDir(dirA, fileArgs), "up", "-d", "--wait", "--wait-timeout", "60")
+	var namesA, namesB []string
+	for _, s := range services {
+		namesA = append(namesA, projA+"-"+s+"-1")
+		namesB = append(namesB, kits.ContainerName(opts.Kit, s))
+	}
+	fromCompose := inspect(t, namesA...)
+	composeIn(dirA, projA, inDir(dirA, fileArgs), "down", "-v", "--timeout", "1")
 
 	// 2. berth up from the imported config.
 	dirB := copyDir(t, src)
 	cfgFile := filepath.Join(dirB, "berth.yaml")
-	os.WriteFile(cfgFile, []byte(fmt.Sprintf("project: berthcmpb\nvolumesPath: %s\n", filepath.Join(dirB, "volumes"))), 0o644)
-	res, err := compose.Import(t.Context(), compose.ImportOptions{
-		Files: []string{"compose.yaml"}, Dir: dirB, Kit: "cmp", Environ: env, Config: cfgFile,
-	})
+	project := strings.ReplaceAll(filepath.Base(src), "-", "") + "b"
+	os.WriteFile(cfgFile, []byte(fmt.Sprintf("project: %s\nvolumesPath: %s\n", project, filepath.Join(dirB, "volumes"))), 0o644)
+	opts.Dir, opts.Environ, opts.Config = dirB, env, cfgFile
+	res, err := compose.Import(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,22 +251,26 @@ func TestDockerComposeParity(t *testing.T) {
 		cli.Main([]string{"-f", cfgFile, "--state-dir", state, "down"}, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
 	})
 	berth("up", "--wait", "--timeout", "60s")
-	waitHealthy(t, "cmp-api", "cmp-worker")
-	fromBerth := inspect(t, "cmp-api", "cmp-worker")
-	volDir := filepath.Join(dirB, "volumes", "berthcmpb", "cache")
-	os.WriteFile(filepath.Join(volDir, "kept"), []byte("x"), 0o644)
-	var o, eb bytes.Buffer
-	if code := cli.Main([]string{"-f", cfgFile, "--state-dir", state, "volume", "rm", "cache"}, strings.NewReader(""), &o, &eb); code != 1 || !strings.Contains(eb.String(), "volume in use by cmp-api") {
-		t.Errorf("volume rm while cmp-api mounts it: exit %d, %s", code, eb.String())
+	waitHealthy(t, namesB...)
+	fromBerth := inspect(t, namesB...)
+	volDir := filepath.Join(dirB, "volumes", project, "cache")
+	if _, err := os.Stat(volDir); err == nil {
+		os.WriteFile(filepath.Join(volDir, "kept"), []byte("x"), 0o644)
+		var o, eb bytes.Buffer
+		if code := cli.Main([]string{"-f", cfgFile, "--state-dir", state, "volume", "rm", "cache"}, strings.NewReader(""), &o, &eb); code != 1 || !strings.Contains(eb.String(), "volume in use by") {
+			t.Errorf("volume rm while a container mounts it: exit %d, %s", code, eb.String())
+		}
 	}
 	berth("down")
-	// Named volumes outlive down, and go only by name.
-	if _, err := os.Stat(filepath.Join(volDir, "kept")); err != nil {
-		t.Errorf("down removed the named volume's data: %v", err)
-	}
-	berth("volume", "rm", "cache")
-	if _, err := os.Stat(volDir); !os.IsNotExist(err) {
-		t.Errorf("volume rm left %s: %v", volDir, err)
+	if _, err := os.Stat(volDir); err == nil {
+		// Named volumes outlive down, and go only by name.
+		if _, err := os.Stat(filepath.Join(volDir, "kept")); err != nil {
+			t.Errorf("down removed the named volume's data: %v", err)
+		}
+		berth("volume", "rm", "cache")
+		if _, err := os.Stat(volDir); !os.IsNotExist(err) {
+			t.Errorf("volume rm left %s: %v", volDir, err)
+		}
 	}
 
 	// 3. docker compose up from berth export compose of that config.
@@ -252,42 +286,58 @@ func TestDockerComposeParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dirB, "exported.yaml"), ex.YAML, 0o644)
-	run(t, nil, dc, "-f", filepath.Join(dirB, "exported.yaml"), "config", "-q")
-	composeUp(dirB, "berthcmpx", "exported.yaml")
-	fromExport := inspect(t, "cmp-api", "cmp-worker")
-	composeDown(dirB, "berthcmpx", "exported.yaml")
+	exported := filepath.Join(dirB, "exported.yaml")
+	os.WriteFile(exported, ex.YAML, 0o644)
+	run(t, nil, dc, "-f", exported, "config", "-q")
+	projX := project + "x"
+	t.Cleanup(func() { exec.Command(dc, "-f", exported, "-p", projX, "down", "-v", "--timeout", "1").Run() })
+	run(t, nil, dc, "-f", exported, "-p", projX, "up", "-d", "--wait", "--wait-timeout", "60")
+	fromExport := inspect(t, namesB...)
+	run(t, nil, dc, "-f", exported, "-p", projX, "down", "-v", "--timeout", "1")
 
-	for _, pair := range [][3]string{{"api", "berthcmp-api-1", "cmp-api"}, {"worker", "berthcmp-worker-1", "cmp-worker"}} {
-		a := facts(fromCompose[pair[1]], dirA)
-		b := facts(fromBerth[pair[2]], dirB)
-		x := facts(fromExport[pair[2]], dirB)
-		t.Logf("%s: docker compose up | berth up from the import | docker compose up from the export", pair[0])
-		for i := range a {
+	for i, svc := range services {
+		a := facts(fromCompose[namesA[i]], dirA)
+		b := facts(fromBerth[namesB[i]], dirB)
+		x := facts(fromExport[namesB[i]], dirB)
+		t.Logf("%s: docker compose up | berth up from the import | docker compose up from the export", svc)
+		for j := range a {
 			mark := "  "
-			if a[i] != b[i] || b[i] != x[i] {
+			if a[j] != b[j] || b[j] != x[j] {
 				mark = "!="
 			}
-			t.Logf("%s %s | %s | %s", mark, a[i], strings.TrimSpace(b[i][12:]), strings.TrimSpace(x[i][12:]))
+			t.Logf("%s %s | %s | %s", mark, a[j], strings.TrimSpace(b[j][12:]), strings.TrimSpace(x[j][12:]))
 		}
 		if !reflect.DeepEqual(a, b) {
-			t.Errorf("%s: berth's container differs from docker compose's (see the table above)", pair[0])
+			t.Errorf("%s: berth's container differs from docker compose's (see the table above)", svc)
 		}
 		if !reflect.DeepEqual(b, x) {
-			t.Errorf("%s: the exported compose file's container differs from berth's (see the table above)", pair[0])
+			t.Errorf("%s: the exported compose file's container differs from berth's (see the table above)", svc)
+		}
+	}
+	// A service of a profile nobody asked for runs under neither.
+	for _, c := range res.Config.Kit(opts.Kit).Services {
+		if !c.Enable && c.InFile {
+			if out, _ := exec.Command("docker", "ps", "-aq", "--filter", "name=^"+c.Container+"$").Output(); len(bytes.TrimSpace(out)) > 0 {
+				t.Errorf("%s runs, but its profile was not given", c.Container)
+			}
 		}
 	}
 }
 
 // waitHealthy polls until the engine reports the containers' own health
-// checks healthy (berth's wait ran the same commands through exec).
+// checks healthy (berth's wait ran the same commands through exec), or
+// running for those without one.
 func waitHealthy(t *testing.T, names ...string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		all := true
 		for _, c := range inspect(t, names...) {
-			all = all && c.State.Health != nil && c.State.Health.Status == "healthy"
+			if c.State.Health == nil {
+				all = all && c.State.Status == "running"
+			} else {
+				all = all && c.State.Health.Status == "healthy"
+			}
 		}
 		if all {
 			return
@@ -355,7 +405,7 @@ func copyDir(t *testing.T, src string) string {
 			return err
 		}
 		rel, _ := filepath.Rel(src, p)
-		if strings.HasSuffix(p, ".golden") || rel == "args" {
+		if strings.HasSuffix(p, ".golden") || rel == "args" || rel == "parity" {
 			return nil
 		}
 		if d.IsDir() {

@@ -163,12 +163,16 @@ this host cannot satisfy is left out, as berth up leaves it out.
 
 - ` + "`compose/testdata/*`" + `: compose projects in the shapes real projects publish (Open WebUI
   with Ollama and a GPU, LocalAI's profiles with x- anchors and .env, Harbor-style
-  several files with extends and static addresses, everything refused, and one that
-  runs here). Each is imported, validated and planned offline against goldens
-  (` + "`berth.yaml.golden`" + `, ` + "`notes.golden`" + `, ` + "`plan.golden`" + `).
-- ` + "`compose/docker_test.go`" + `: the runnable case is brought up by ` + "`docker compose up`" + ` (Docker
-  Compose v2.40.3, built by ` + "`scripts/compose-peer.sh`" + `) and by berth from the imported config,
-  and the containers' inspect results (addresses, environment, mounts, ports, health,
-  limits, restart policy, labels, user, working directory) are compared; the export of
-  the seed is checked with ` + "`docker compose config`" + `.
+  several files with extends and static addresses, everything refused, and two that
+  run here on berth's static test fixture image). Each is imported, validated and
+  planned offline against goldens (` + "`berth.yaml.golden`" + `, ` + "`notes.golden`" + `, ` + "`plan.golden`" + `).
+- ` + "`compose/docker_test.go`" + `: each runnable case (` + "`testdata/*/parity`" + `) is brought up three
+  ways, one after the other: by ` + "`docker compose up`" + ` (Docker Compose v2.40.3, built by
+  ` + "`scripts/compose-peer.sh`" + `), by ` + "`berth up`" + ` from the imported config, and by
+  ` + "`docker compose up`" + ` from ` + "`berth export compose`" + ` of that config. The containers' inspect
+  results (addresses and gateway, environment, command, user, working directory, labels,
+  mounts, published ports, memory/cpu/pids/shm limits, restart policy, health check and
+  health) must be equal; the only difference is a named volume, which is an engine
+  volume under compose and a directory under ` + "`volumesPath`" + ` under berth (compared by
+  where it is mounted). The export of the seed is checked with ` + "`docker compose config`" + `.
 `

@@ -310,6 +310,10 @@ func testOllama(s *stack) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "tiny:latest") {
 		s.t.Errorf("/ml/ollama/api/tags through the proxy: %s %s", resp.Status, body)
 	}
+	// A DNS-rebinding page sends its own name as Host: refused (issue 14).
+	if resp, body := s.viaProxy("GET", "rebind.example", "/ml/ollama/api/tags", nil, nil); resp.StatusCode != 421 || strings.Contains(string(body), "tiny") {
+		s.t.Errorf("a foreign Host reached Ollama through the proxy: %s %s", resp.Status, body)
+	}
 }
 
 func (s *stack) jupyterToken() string {

@@ -9,8 +9,17 @@
 // kernels, code-server) pass through, and survive a reload: streams are
 // kept open across config changes.
 //
+// Every route is bound to host names. A name route answers only its own
+// name; path routes and the index page answer only the proxy's own names
+// (OwnHosts: localhost and the loopback addresses). A request for any
+// other Host is refused with 421 Misdirected Request: a web page that
+// rebinds its own DNS name to 127.0.0.1 sends its name as Host, and so
+// cannot reach Ollama, vLLM, ComfyUI or LocalAI, none of which ask for a
+// login.
+//
 // The admin API listens on a Unix socket in the proxy's data directory,
-// never on the network; berth reaches it through the bind mount.
+// never on the network, with mode 0660; berth reaches it through the bind
+// mount.
 package proxy
 
 import (
@@ -49,6 +58,14 @@ const SocketName = "admin.sock"
 
 // Domain is the parent domain of the service names.
 const Domain = "localhost"
+
+// OwnHosts are the Host values path routes and the index page answer:
+// the proxy's own names on this machine. A browser sends one of them only
+// for a URL that names the loopback address or localhost itself.
+var OwnHosts = []string{Domain, "127.0.0.1", "::1"}
+
+// MisdirectedStatus answers a request whose Host the proxy does not serve.
+const MisdirectedStatus = http.StatusMisdirectedRequest
 
 // Route is one service behind the proxy.
 type Route struct {
@@ -149,7 +166,7 @@ func Config(routes []Route, httpPort, httpsPort uint16) ([]byte, error) {
 				"terminal": true,
 			},
 			map[string]any{
-				"match": []any{map[string]any{"path": []string{r.Path + "*"}}},
+				"match": []any{map[string]any{"host": OwnHosts, "path": []string{r.Path + "*"}}},
 				"handle": []any{
 					map[string]any{"handler": "rewrite", "strip_path_prefix": strings.TrimSuffix(r.Path, "/")},
 					up,
@@ -158,11 +175,20 @@ func Config(routes []Route, httpPort, httpsPort uint16) ([]byte, error) {
 			},
 		)
 	}
-	rs = append(rs, map[string]any{"handle": []any{map[string]any{
+	rs = append(rs, map[string]any{
+		"match": []any{map[string]any{"host": OwnHosts}},
+		"handle": []any{map[string]any{
+			"handler":     "static_response",
+			"status_code": 200,
+			"headers":     map[string][]string{"Content-Type": {"text/html; charset=utf-8"}},
+			"body":        index(routes),
+		}},
+		"terminal": true,
+	}, map[string]any{"handle": []any{map[string]any{
 		"handler":     "static_response",
-		"status_code": 200,
-		"headers":     map[string][]string{"Content-Type": {"text/html; charset=utf-8"}},
-		"body":        index(routes),
+		"status_code": MisdirectedStatus,
+		"headers":     map[string][]string{"Content-Type": {"text/plain; charset=utf-8"}},
+		"body":        "berth proxy: unknown host; use a service's name (NAME.KIT." + Domain + ") or http://localhost/KIT/NAME/\n",
 	}}})
 	servers := map[string]any{
 		"http": map[string]any{

@@ -130,3 +130,46 @@ func TestPrepare(t *testing.T) {
 		t.Errorf("no proxy: %v", err)
 	}
 }
+
+// TestRoutesAreBoundToHosts: no route of the config matches every Host
+// but the last, which refuses; the admin socket is 0660 (issue 14 row 9).
+func TestRoutesAreBoundToHosts(t *testing.T) {
+	cfg, err := Config(Routes(state(), "dev-proxy"), 8080, 8443)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Admin struct{ Listen string }
+		Apps  struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Routes []struct {
+						Match  []map[string]any
+						Handle []map[string]any
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(cfg, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Admin.Listen != "unix//data/admin.sock|0660" {
+		t.Errorf("admin listen = %q", doc.Admin.Listen)
+	}
+	for name, srv := range doc.Apps.HTTP.Servers {
+		for i, r := range srv.Routes {
+			last := i == len(srv.Routes)-1
+			hasHost := len(r.Match) > 0
+			for _, m := range r.Match {
+				hasHost = hasHost && m["host"] != nil
+			}
+			switch {
+			case !last && !hasHost:
+				t.Errorf("server %s route %d matches any Host: %v", name, i, r.Match)
+			case last && (hasHost || r.Handle[0]["status_code"] != float64(421)):
+				t.Errorf("server %s: the last route is not the 421 refusal: %v %v", name, r.Match, r.Handle)
+			}
+		}
+	}
+}

@@ -5,13 +5,14 @@
 #   libkrb5-dev          code-server's kerberos module links against it
 #   npm                  installs code-server (Node.js itself comes from npm)
 #   chromium             the headless browser of the end-to-end test
+#   caddy                the real Caddy of the proxy's routing test (proxy.TestCaddyRefusesForeignHosts)
 # Go comes from the machine. Safe to run again.
 set -euo pipefail
 
 log() { echo "services-setup: $*" >&2; }
 
 need=()
-pairs="g++:g++ make:make python3:python3 npm:npm"
+pairs="g++:g++ make:make python3:python3 npm:npm caddy:caddy"
 # make demo builds images but runs no browser: BERTH_NO_BROWSER=1 skips it.
 [ -n "${BERTH_NO_BROWSER:-}" ] || pairs="$pairs chromium:chromium"
 for pair in $pairs; do

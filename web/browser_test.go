@@ -376,6 +376,9 @@ func TestBrowser(t *testing.T) {
 			b.run(chromedp.Navigate(b.base+"/"+pg), chromedp.WaitVisible(chromedp.CSS("main h1")))
 			b.screenshot(pg)
 		}
+		// The doctor's findings: the engine answers.
+		b.run(chromedp.Navigate(b.base + "/doctor"))
+		b.waitJS(`[...document.querySelectorAll(".finding")].some(f => f.textContent.includes("engine") && f.classList.contains("ok"))`, 30*time.Second)
 	})
 
 	t.Run("dark", func(t *testing.T) {

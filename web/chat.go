@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,32 +38,34 @@ type chatModel struct {
 var chatKinds = map[string]string{"ollama": "ollama", "vllm": "openai", "localai": "openai"}
 
 // chatServices finds the enabled model services and their private URLs.
-//
-// TODO(project): a Project.URL/Services use case (the CLI's `berth url`)
-// should say where a service answers; this compiles the desired state and
-// takes the container's address and main port.
 func (s *Server) chatServices() ([]chatService, error) {
-	st, _, err := s.proj().Desired(nil)
-	if err != nil {
-		return nil, err
-	}
-	var out []chatService
-	for _, svc := range s.proj().Config().Enabled() {
+	p := s.proj()
+	kinds := map[string]string{}
+	var names []string
+	for _, svc := range p.Config().Enabled() {
 		name := svc.Name
 		if svc.Catalog != nil {
 			name = svc.Catalog.Name
 		}
-		kind := chatKinds[name]
-		if kind == "" {
-			continue
+		if k := chatKinds[name]; k != "" {
+			kinds[svc.Container] = k
+			names = append(names, svc.Container)
 		}
-		for _, c := range st.Containers {
-			if c.Spec.Name != svc.Container || len(c.Listen) == 0 || !c.Address.IsValid() {
-				continue
-			}
-			out = append(out, chatService{Container: c.Spec.Name, Kind: kind,
-				URL: "http://" + net.JoinHostPort(c.Address.String(), strconv.Itoa(int(c.Listen[0])))})
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	urls, err := p.URLs(names)
+	if err != nil {
+		return nil, err
+	}
+	var out []chatService
+	for _, u := range urls {
+		base := strings.TrimSuffix(u.Direct, "/")
+		if !strings.Contains(base, "://") {
+			base = "http://" + base
 		}
+		out = append(out, chatService{Container: u.Name, Kind: kinds[u.Name], URL: base})
 	}
 	slices.SortFunc(out, func(a, b chatService) int { return strings.Compare(a.Container, b.Container) })
 	return out, nil

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/voidnxlabs/berth/doctor"
 	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/project"
@@ -130,4 +131,28 @@ func (s *Server) handleGPUs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, inv)
+}
+
+// doctorData is `berth doctor`: every finding with its fix.
+func (s *Server) doctorData(r *http.Request) (any, error) {
+	rep, err := s.proj().Doctor(r.Context(), project.DoctorOptions{})
+	if err != nil {
+		return tablePage{}, err
+	}
+	sec := section{}
+	for _, f := range rep.Findings {
+		class := map[doctor.Status]string{doctor.OK: "ok", doctor.Warn: "warn", doctor.Fail: "bad"}[f.Status]
+		sec.Findings = append(sec.Findings, finding{Title: f.Check, Level: string(f.Status), Class: class, Detail: f.Detail, Fix: f.Fix})
+	}
+	return tablePage{Sections: []section{sec}}, nil
+}
+
+// handleDoctor is `berth doctor --json`.
+func (s *Server) handleDoctor(w http.ResponseWriter, r *http.Request) {
+	rep, err := s.proj().Doctor(r.Context(), project.DoctorOptions{})
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
 }

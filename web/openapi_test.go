@@ -164,6 +164,7 @@ func TestOpenAPI(t *testing.T) {
 		{"POST", "/api/rollback", "/api/rollback", `{"generation":1,"confirm":"1"}`, origin, 200},
 		{"GET", "/api/logs?target=wt-front&tail=5", "/api/logs", "", nil, 200},
 		{"GET", "/api/gpus", "/api/gpus", "", nil, 200},
+		{"GET", "/api/doctor", "/api/doctor", "", nil, 200},
 		{"GET", "/api/chat/models", "/api/chat/models", "", nil, 200},
 		{"POST", "/api/chat/nosuch/chat", "/api/chat/{container}/chat", `{}`, origin, 400},
 	}

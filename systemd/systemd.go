@@ -209,7 +209,7 @@ func service(st desired.State, c desired.Container, opts Options) string {
 	stop := strconv.Itoa(stopSeconds(c))
 	switch opts.Runtime {
 	case "docker", "podman":
-		u.set("ExecStart", fmt.Sprintf("%s start %s", opts.Engine, name))
+		u.set("ExecStart", fmt.Sprintf("%s start %s", quote(opts.Engine), name))
 		if healthWaited(st, c) && c.Health != nil {
 			// The dependents want it healthy: wait the way berth does,
 			// probing its address from the host.
@@ -219,7 +219,7 @@ func service(st desired.State, c desired.Container, opts Options) string {
 				u.set("ExecStartPost", waitCommand(c))
 			}
 		}
-		u.set("ExecStop", fmt.Sprintf("%s stop -t %s %s", opts.Engine, stop, name))
+		u.set("ExecStop", fmt.Sprintf("%s stop -t %s %s", quote(opts.Engine), stop, name))
 	case "nspawn":
 		args := berthArgs(opts)
 		wait := ""
@@ -242,7 +242,9 @@ func service(st desired.State, c desired.Container, opts Options) string {
 }
 
 func berthArgs(opts Options) string {
-	return fmt.Sprintf("%s --file %s --runtime nspawn", opts.Engine, opts.Config)
+	// Paths are the user's own (berth's location, -f FILE) and may hold
+	// spaces: quoted, as every value in a unit.
+	return fmt.Sprintf("%s --file %s --runtime nspawn", quote(opts.Engine), quote(opts.Config))
 }
 
 // waitCommand polls the container's health port from the host until it

@@ -263,3 +263,16 @@ func TestQuadletSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestPathsAreQuoted: a config path with a space stays one argument.
+func TestPathsAreQuoted(t *testing.T) {
+	files, err := systemd.Generate(state(), systemd.Options{Runtime: "nspawn", Config: "/srv/my configs/berth.yaml", Engine: "/opt/berth bin/berth"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f.Name, ".service") && !strings.Contains(f.Text, `ExecStart="/opt/berth bin/berth" --file "/srv/my configs/berth.yaml" --runtime nspawn start`) {
+			t.Errorf("%s:\n%s", f.Name, f.Text)
+		}
+	}
+}

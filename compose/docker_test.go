@@ -252,11 +252,22 @@ func parity(t *testing.T, dc, ref, src string) {
 	})
 	berth("up", "--wait", "--timeout", "60s")
 	waitHealthy(t, namesB...)
+	// berth status runs the exec checks through the engine too.
+	var o, eb bytes.Buffer
+	if code := cli.Main([]string{"-f", cfgFile, "--state-dir", state, "status", "--json"}, strings.NewReader(""), &o, &eb); code != 0 {
+		t.Fatalf("berth status: exit %d: %s", code, eb.String())
+	}
+	for _, c := range statusRows(t, o.Bytes()) {
+		if sc := res.State.Container(c.Name); sc != nil && sc.Health != nil && c.Health != "healthy" {
+			t.Errorf("berth status: %s is %q (%s), want healthy", c.Name, c.Health, c.Detail)
+		}
+	}
 	fromBerth := inspect(t, namesB...)
 	volDir := filepath.Join(dirB, "volumes", project, "cache")
 	if _, err := os.Stat(volDir); err == nil {
 		os.WriteFile(filepath.Join(volDir, "kept"), []byte("x"), 0o644)
-		var o, eb bytes.Buffer
+		o.Reset()
+		eb.Reset()
 		if code := cli.Main([]string{"-f", cfgFile, "--state-dir", state, "volume", "rm", "cache"}, strings.NewReader(""), &o, &eb); code != 1 || !strings.Contains(eb.String(), "volume in use by") {
 			t.Errorf("volume rm while a container mounts it: exit %d, %s", code, eb.String())
 		}
@@ -322,6 +333,32 @@ func parity(t *testing.T, dc, ref, src string) {
 			}
 		}
 	}
+}
+
+type statusRow struct {
+	Name, Health string
+	Detail       string `json:"healthDetail"`
+}
+
+// statusRows finds the container rows in berth status --json, whatever
+// object holds the list.
+func statusRows(t *testing.T, data []byte) []statusRow {
+	t.Helper()
+	var rows []statusRow
+	if json.Unmarshal(data, &rows) == nil && len(rows) > 0 {
+		return rows
+	}
+	var wrapped map[string]json.RawMessage
+	if err := json.Unmarshal(data, &wrapped); err != nil {
+		t.Fatalf("berth status --json: %v\n%s", err, data)
+	}
+	for _, v := range wrapped {
+		if json.Unmarshal(v, &rows) == nil && len(rows) > 0 && rows[0].Name != "" {
+			return rows
+		}
+	}
+	t.Fatalf("no container rows in berth status --json:\n%s", data)
+	return nil
 }
 
 // waitHealthy polls until the engine reports the containers' own health

@@ -207,6 +207,9 @@ func (b *Builder) npmInstall(ctx context.Context, image string, n Npm, lock *Loc
 		// Install scripts print while they run, so that the heartbeat
 		// can show what they do.
 		"npm_config_foreground_scripts=true",
+		// npm names each package it fetches: the heartbeat shows how far
+		// the download is instead of a silent minute.
+		"npm_config_loglevel=http",
 		// A busy registry or proxy resets connections now and then: retry
 		// longer than npm's default two times.
 		"npm_config_fetch_retries=6", "npm_config_fetch_retry_mintimeout=5000", "npm_config_fetch_retry_maxtimeout=120000")

@@ -145,6 +145,40 @@ func TestNetworkIsolation(t *testing.T) {
 		t.Errorf("ip_forward is %s while a kit runs", got)
 	}
 
+	// A machine that sends to 127.0.0.1 through its interface (root in a
+	// machine can, with a raw socket; here its routes are changed from
+	// outside to the same effect) must not reach a service that listens
+	// on the host's loopback only, which route_localnet on the bridge
+	// would let through (CVE-2020-8558). UDP needs no answer, so one
+	// datagram that arrives is the harm.
+	hostOnly, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hostOnly.Close()
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, from, err := hostOnly.ReadFrom(buf)
+		if err == nil {
+			got <- fmt.Sprintf("%q from %s", buf[:n], from)
+		}
+	}()
+	mns := "berth-" + id[:16]
+	sh("ip", "netns", "exec", mns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet")
+	sh("ip", "-n", mns, "route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local")
+	exec.Command("ip", "-n", mns, "route", "del", "local", "127.0.0.1", "dev", "lo", "table", "local").Run()
+	sh("ip", "-n", mns, "route", "add", "127.0.0.0/8", "via", "10.213.7.1", "dev", "eth0")
+	_, hp, _ := net.SplitHostPort(hostOnly.LocalAddr().String())
+	for range 3 {
+		sh("ip", "netns", "exec", mns, "bash", "-c", "echo from-the-kit > /dev/udp/127.0.0.1/"+hp)
+	}
+	select {
+	case what := <-got:
+		t.Errorf("a machine reached a service on the host's loopback: %s", what)
+	case <-time.After(2 * time.Second):
+	}
+
 	if err := e.StopContainer(ctx, id, time.Second); err != nil {
 		t.Fatal(err)
 	}

@@ -204,6 +204,12 @@ func (e *Engine) ensureBridge(ctx context.Context, n networkRecord) error {
 		// a non-loopback address (DNAT) get in. First in berth's
 		// chain, so that no other network's ACCEPT comes before it.
 		{"filter", forwardChain, []string{"-o", n.Bridge, "!", "-i", n.Bridge, "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP"}, true},
+		// route_localnet lets the bridge carry 127.0.0.0/8 both ways: a
+		// machine that sends to 127.0.0.1 through it (root in a machine
+		// can, with a raw socket) would reach services that listen on
+		// the host's loopback only (CVE-2020-8558 for kube-proxy). Only
+		// answers to the host's own connections may come in.
+		{"filter", "INPUT", []string{"-i", n.Bridge, "-d", "127.0.0.0/8", "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED", "-j", "DROP"}, true},
 		// Docker sets the FORWARD policy to DROP: let the kit's traffic
 		// through, between machines and out.
 		{"filter", forwardChain, []string{"-i", n.Bridge, "-j", "ACCEPT"}, false},

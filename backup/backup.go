@@ -26,7 +26,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/voidnxlabs/berth/desired"
-	"github.com/voidnxlabs/berth/kits"
 	"github.com/voidnxlabs/berth/runtime"
 )
 
@@ -51,20 +50,16 @@ type Target struct {
 }
 
 // Targets returns the services of st that have something to back up, with
-// the method their catalog entry asks for. modelNames saves Ollama's models
+// the method their desired container carries (from the catalog). modelNames saves Ollama's models
 // as names.
 func Targets(st *desired.State, modelNames bool) []Target {
 	var out []Target
 	for _, c := range st.Containers {
 		t := Target{Container: c, Method: MethodFiles}
-		var cs *kits.Service
-		if k := kits.Get(c.Kit); k != nil {
-			cs = k.Service(c.Service)
-		}
-		if cs != nil && cs.Backup == MethodPgDumpall {
+		if c.Backup == MethodPgDumpall {
 			t.Method = MethodPgDumpall
 		}
-		if cs != nil && cs.Backup == "ollama" && modelNames {
+		if c.Backup == "ollama" && modelNames {
 			t.ModelNames = true
 		}
 		if len(c.DataPaths) == 0 {

@@ -731,7 +731,7 @@ func TestModelNames(t *testing.T) {
 	models := filepath.Join(t.TempDir(), "models")
 	fill(t, models)
 	before := tree(t, models)
-	c := desired.Container{Kit: "ml", Service: "ollama", Spec: runtime.ContainerSpec{Name: "ml-ollama"},
+	c := desired.Container{Kit: "ml", Service: "ollama", Spec: runtime.ContainerSpec{Name: "ml-ollama"}, Backup: "ollama",
 		Address: ap.Addr(), Listen: []uint16{ap.Port()},
 		DataPaths: []desired.DataPath{{Option: "ml.ollama.modelsPath", Host: models, Target: "/root/.ollama/models"}}}
 	st := &desired.State{Containers: []desired.Container{c}}

@@ -110,6 +110,7 @@ func TestEndToEnd(t *testing.T) {
 	pg.DataPaths[0].UID, pg.DataPaths[0].GID, pg.DataPaths[0].Mode = 999, 999, 0o700
 	pg.Health = &desired.Health{Kind: "tcp", Port: 5432, Interval: 200 * time.Millisecond, Timeout: time.Second}
 	pg.Spec.StopTimeout = 20 * time.Second
+	pg.Backup = MethodPgDumpall // what the catalog gives dev/postgres
 	obs, err := plan.Observe(ctx, eng, st)
 	if err != nil {
 		t.Fatal(err)

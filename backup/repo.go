@@ -35,6 +35,11 @@ var idRE = regexp.MustCompile(`^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$`)
 
 // Open opens the repository in dir, creating it when missing; key
 // authenticates its manifests.
+
+// ErrRepoBusy: another berth is backing up to or restoring from the
+// repository.
+var ErrRepoBusy = errors.New("another berth is using it")
+
 func Open(dir string, key []byte) (*Repo, error) {
 	r := &Repo{Dir: dir, Key: key}
 	for _, p := range []string{dir, r.path("manifests"), r.path("packs"), r.path("tmp")} {
@@ -59,7 +64,7 @@ func (r *Repo) lock() (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("locking backup repository %s: another berth is using it", r.Dir)
+			return nil, fmt.Errorf("locking backup repository %s: %w", r.Dir, ErrRepoBusy)
 		}
 		return nil, fmt.Errorf("locking backup repository: %w", err)
 	}

@@ -157,6 +157,7 @@ func compileService(cfg *config.Config, s *config.Service, addrs map[*config.Ser
 	}
 	if cs != nil {
 		c.AliasPrefix = cs.AliasPrefix
+		c.Backup = cs.Backup
 		var digest []string
 		for _, sec := range cs.Secrets {
 			if _, set := s.Env[sec.Env]; set {

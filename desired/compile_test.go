@@ -73,3 +73,27 @@ func TestHashCoversWhatRecreates(t *testing.T) {
 		t.Error("reordering the file changed the hash")
 	}
 }
+
+// The backup method comes from the catalog with the container, so backup
+// never looks a service up by name; a user's service copies files.
+func TestBackupMethodFromCatalog(t *testing.T) {
+	st := compile(t, `
+ml:
+  ollama: { enable: true, modelsPath: /srv/models }
+dev:
+  postgres: { enable: true, dataPath: /srv/pg }
+lab:
+  network: { subnet: 10.9.0.0/24 }
+  api: { image: "x:1" }
+`, nil)
+	want := map[string]string{"ml-ollama": "ollama", "dev-postgres": "pg_dumpall", "lab-api": ""}
+	for name, method := range want {
+		c := st.Container(name)
+		if c == nil {
+			t.Fatalf("no %s in %v", name, st.Containers)
+		}
+		if c.Backup != method {
+			t.Errorf("%s: backup %q, want %q", name, c.Backup, method)
+		}
+	}
+}

@@ -110,6 +110,11 @@ type Container struct {
 	SecretRefs []SecretRef `json:",omitempty"`
 	// AliasPrefix is the shell-alias prefix, e.g. ml-ollama, dev-pg.
 	AliasPrefix string
+	// Backup is how `berth backup` takes a consistent copy of the data
+	// paths: "" stops the service and copies its files, "pg_dumpall" dumps
+	// the running server, "ollama" may save the models as names. It comes
+	// from the catalog, so that backup never looks services up by name.
+	Backup string `json:",omitempty"`
 }
 
 // SecretRef is how one generated secret reaches a container.

@@ -85,7 +85,7 @@ func (g *globals) backupErrorHint(r *backup.Repo, err error, corruptHint string)
 		return withHint(err, ExitFailure, corruptHint)
 	case errors.Is(err, backup.ErrNotFound):
 		return withHint(err, ExitFailure, fmt.Sprintf("'berth backup list' shows the backups in %s; --to DIR picks another repository", r.Dir))
-	case err != nil && strings.Contains(err.Error(), "another berth is using it"):
+	case errors.Is(err, backup.ErrRepoBusy):
 		return withHint(err, ExitFailure, "wait for the other backup or restore to finish")
 	}
 	return g.engineError(err)

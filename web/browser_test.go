@@ -376,6 +376,9 @@ func TestBrowser(t *testing.T) {
 			b.run(chromedp.Navigate(b.base+"/"+pg), chromedp.WaitVisible(chromedp.CSS("main h1")))
 			b.screenshot(pg)
 		}
+		// The recipes, each with its Build button.
+		b.run(chromedp.Navigate(b.base + "/images"))
+		b.waitJS(`[...document.querySelectorAll("tbody tr")].some(r => r.textContent.includes("redis") && r.querySelector("button[data-post='/api/images/build']"))`, 10*time.Second)
 		// The doctor's findings: the engine answers.
 		b.run(chromedp.Navigate(b.base + "/doctor"))
 		b.waitJS(`[...document.querySelectorAll(".finding")].some(f => f.textContent.includes("engine") && f.classList.contains("ok"))`, 30*time.Second)

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/voidnxlabs/berth/doctor"
 	"github.com/voidnxlabs/berth/gpu"
@@ -155,4 +158,77 @@ func (s *Server) handleDoctor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// imagesData is `berth image list`: recipes and the images built from
+// them, each with a Build button that streams the build's progress.
+func (s *Server) imagesData(r *http.Request) (any, error) {
+	infos, err := s.proj().Images()
+	if err != nil {
+		return tablePage{}, err
+	}
+	sec := section{Head: []string{"recipe", "origin", "locked", "size", "digest", "description", ""}, Empty: "no recipes"}
+	for _, in := range infos {
+		size, dg, locked := "-", "-", "no"
+		if in.Digest != "" {
+			size, dg = fmt.Sprintf("%.1f MB", float64(in.Size)/1e6), in.Digest
+			if len(dg) > 19 {
+				dg = dg[:19]
+			}
+		}
+		if in.Locked {
+			locked = "yes"
+		}
+		body, _ := json.Marshal(imageBuildRequest{Names: []string{in.Name}, Load: true})
+		sec.Rows = append(sec.Rows, tableRow{Cells: []string{in.Name, in.Origin, locked, size, dg, in.Description},
+			Actions: []action{{Label: "Build", Path: "/api/images/build", Body: string(body)}}})
+	}
+	return tablePage{Sections: []section{sec}}, nil
+}
+
+// handleImages is `berth image list --json`.
+func (s *Server) handleImages(w http.ResponseWriter, r *http.Request) {
+	infos, err := s.proj().Images()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, infos)
+}
+
+// imageBuildRequest is the body of POST /api/images/build.
+type imageBuildRequest struct {
+	Names []string `json:"names"`
+	All   bool     `json:"all"`
+	// Load loads each image into the engine once built.
+	Load bool `json:"load"`
+}
+
+// handleImageBuild is `berth image build [--load]`: the built images'
+// records, or with Accept: application/x-ndjson the build's events first.
+func (s *Server) handleImageBuild(w http.ResponseWriter, r *http.Request) {
+	var req imageBuildRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		fail(w, fmt.Errorf("%w: reading the request body: %v", errBadRequest, err))
+		return
+	}
+	var out *ndjson
+	var events func(project.Event)
+	if streaming(r) {
+		out = startNDJSON(w)
+		events = func(ev project.Event) { out.write(streamLine{Event: &ev}) }
+	}
+	began := time.Now()
+	recs, err := s.proj().ImageBuild(r.Context(), project.ImageBuildOptions{Names: req.Names, All: req.All, Load: req.Load, Events: events})
+	s.metrics.ran("image-build", time.Since(began), err)
+	switch {
+	case out != nil && err != nil:
+		out.write(streamLine{Error: err.Error(), Hint: hintOf(err)})
+	case out != nil:
+		out.write(streamLine{Result: recs})
+	case err != nil:
+		fail(w, err)
+	default:
+		writeJSON(w, http.StatusOK, recs)
+	}
 }

@@ -165,6 +165,8 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/api/logs?target=wt-front&tail=5", "/api/logs", "", nil, 200},
 		{"GET", "/api/gpus", "/api/gpus", "", nil, 200},
 		{"GET", "/api/doctor", "/api/doctor", "", nil, 200},
+		{"GET", "/api/images", "/api/images", "", nil, 200},
+		{"POST", "/api/images/build", "/api/images/build", `{"names":["nosuch"]}`, origin, 400},
 		{"GET", "/api/chat/models", "/api/chat/models", "", nil, 200},
 		{"POST", "/api/chat/nosuch/chat", "/api/chat/{container}/chat", `{}`, origin, 400},
 	}

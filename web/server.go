@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/voidnxlabs/berth/config"
+	"github.com/voidnxlabs/berth/image"
 	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/runtime"
 	"github.com/voidnxlabs/berth/state"
@@ -220,6 +221,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/logs", s.handleLogs)
 	m.HandleFunc("GET /api/terminal", s.handleTerminal)
 	m.HandleFunc("GET /api/images", s.handleImages)
+	m.HandleFunc("POST /api/images/build", s.handleImageBuild)
 	m.HandleFunc("GET /api/gpus", s.handleGPUs)
 	m.HandleFunc("GET /api/doctor", s.handleDoctor)
 	m.HandleFunc("GET /api/backups", s.handleBackups)
@@ -263,9 +265,10 @@ func statusOf(err error) int {
 	var ce config.Errors
 	switch {
 	case errors.As(err, &te), errors.As(err, &ce), errors.Is(err, project.ErrNotOne),
-		errors.Is(err, project.ErrInvalidOption), errors.Is(err, project.ErrNothingSelected), errors.Is(err, errBadRequest):
+		errors.Is(err, project.ErrInvalidOption), errors.Is(err, project.ErrNothingSelected), errors.Is(err, errBadRequest),
+		errors.Is(err, project.ErrNoRecipe), errors.Is(err, project.ErrNoImageNamed):
 		return http.StatusBadRequest
-	case errors.Is(err, runtime.ErrNotFound), errors.Is(err, state.ErrNotFound):
+	case errors.Is(err, runtime.ErrNotFound), errors.Is(err, state.ErrNotFound), errors.Is(err, image.ErrNotBuilt):
 		return http.StatusNotFound
 	case errors.Is(err, project.ErrNotRunning), errors.Is(err, state.ErrLocked), errors.Is(err, errBusy):
 		return http.StatusConflict

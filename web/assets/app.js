@@ -445,8 +445,11 @@ function tablePage() {
     const resp = await post(b.dataset.post, b.dataset.body ? JSON.parse(b.dataset.body) : {}, "application/x-ndjson");
     if (!resp.ok) { out.textContent = await errorText(resp); b.disabled = false; return; }
     await readLines(resp, (l) => {
-      if (l.event) out.textContent = l.event.message || l.event.kind;
-      if (l.result) out.textContent = "done";
+      if (l.event) {
+        const b = l.event.build;
+        out.textContent = l.event.message || (b ? `${b.Stage} ${b.Item || ""}${b.Total ? ` ${b.Done}/${b.Total}` : ""}` : l.event.kind);
+      }
+      if (l.result) { out.textContent = "done"; setTimeout(() => location.reload(), 800); }
       if (l.error) out.textContent = l.error + (l.hint ? " — " + l.hint : "");
     });
     b.disabled = false;

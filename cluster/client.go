@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -93,6 +94,9 @@ type Client struct {
 	// Host is the API server's URL.
 	Host string
 	dyn  dynamic.Interface
+	cfg  *rest.Config
+	// http speaks to the API server directly, for streams (pod logs).
+	http *http.Client
 }
 
 // Connect returns a client for the cluster of the kubeconfig file at path,
@@ -116,7 +120,11 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", cfg.Host, err)
 	}
-	return &Client{Host: cfg.Host, dyn: dyn}, nil
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", cfg.Host, err)
+	}
+	return &Client{Host: cfg.Host, dyn: dyn, cfg: cfg, http: hc}, nil
 }
 
 // kinds maps every kind berth renders to its resource. A fixed table

@@ -68,6 +68,8 @@ type Options struct {
 	VolumeSizes map[string]string
 	// AccessMode of every claim; default ReadWriteOnce.
 	AccessMode string
+	// StorageClass of every claim; default StorageClass (longhorn).
+	StorageClass string
 	// Only keeps the named containers; nil keeps every enabled one.
 	Only map[string]bool
 }
@@ -142,6 +144,12 @@ func Render(st *desired.State, opts Options) (*Manifest, error) {
 	}
 	if opts.AccessMode == "" {
 		opts.AccessMode = "ReadWriteOnce"
+	}
+	if opts.StorageClass == "" {
+		opts.StorageClass = StorageClass
+	}
+	if !dnsSubdomain.MatchString(opts.StorageClass) {
+		return nil, fmt.Errorf("rendering: storage class %q is not a DNS subdomain (lowercase letters, digits, '-' and '.')", opts.StorageClass)
 	}
 	if !dnsLabel.MatchString(opts.Namespace) {
 		return nil, fmt.Errorf("rendering: namespace %q is not a DNS label (lowercase letters, digits and '-', at most 63): pass another namespace", opts.Namespace)
@@ -283,6 +291,9 @@ func volumeName(container, option string) string {
 	}
 	return container + "-" + b.String()
 }
+
+// dnsSubdomain is what object names such as a storage class's must be.
+var dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 
 // dnsLabel is what namespaces, Service names and label values must be.
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
@@ -427,7 +438,7 @@ func (r *renderer) service(c *desired.Container) error {
 			"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": r.meta(vn, c),
 			"spec": map[string]any{
 				"accessModes":      []any{r.opts.AccessMode},
-				"storageClassName": StorageClass,
+				"storageClassName": r.opts.StorageClass,
 				"resources":        map[string]any{"requests": map[string]any{"storage": size}},
 			},
 		})

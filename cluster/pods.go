@@ -194,8 +194,19 @@ type ExecOptions struct {
 	Stdin          io.Reader // nil: no stdin
 	Stdout, Stderr io.Writer
 	TTY            bool
-	// Size, when set, reports the terminal's size changes (TTY only).
-	Size remotecommand.TerminalSizeQueue
+	// Resize, when set, carries the terminal's size as rows, columns
+	// (TTY only); closing it ends the size updates.
+	Resize <-chan [2]uint
+}
+
+type sizeQueue <-chan [2]uint
+
+func (q sizeQueue) Next() *remotecommand.TerminalSize {
+	sz, ok := <-q
+	if !ok {
+		return nil
+	}
+	return &remotecommand.TerminalSize{Height: uint16(sz[0]), Width: uint16(sz[1])}
 }
 
 // ExitError is a command that ran in the pod and exited non-zero.
@@ -250,9 +261,11 @@ func (c *Client) Exec(ctx context.Context, ns, project, instance, container stri
 	if err != nil {
 		return fmt.Errorf("exec in %s: %w", p.Name, err)
 	}
-	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{
-		Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, Tty: opts.TTY, TerminalSizeQueue: opts.Size,
-	})
+	so := remotecommand.StreamOptions{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, Tty: opts.TTY}
+	if opts.TTY && opts.Resize != nil {
+		so.TerminalSizeQueue = sizeQueue(opts.Resize)
+	}
+	err = ex.StreamWithContext(ctx, so)
 	var ce utilexec.CodeExitError
 	if errors.As(err, &ce) {
 		return &ExitError{Pod: p.Name, Code: ce.Code}

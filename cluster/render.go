@@ -644,3 +644,37 @@ func strs(s []string) []any {
 	}
 	return out
 }
+
+// Images returns the images the manifest's pods run, sorted, each once.
+func (m *Manifest) Images() []string {
+	seen := map[string]bool{}
+	for _, o := range m.Objects {
+		cs, _, _ := unstructuredSlice(o, "spec", "template", "spec", "containers")
+		for _, c := range cs {
+			if cm, ok := c.(map[string]any); ok {
+				if img, _ := cm["image"].(string); img != "" {
+					seen[img] = true
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for img := range seen {
+		out = append(out, img)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func unstructuredSlice(o map[string]any, path ...string) ([]any, bool, error) {
+	var cur any = o
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false, nil
+		}
+		cur = m[p]
+	}
+	s, ok := cur.([]any)
+	return s, ok, nil
+}

@@ -43,6 +43,8 @@ type Status struct {
 	Namespace string           `json:"namespace"`
 	Workloads []WorkloadStatus `json:"workloads"`
 	Claims    []ClaimStatus    `json:"claims"`
+	// Pods are every pod of the workloads: state, readiness, restarts.
+	Pods []Pod `json:"pods"`
 }
 
 var (
@@ -53,7 +55,8 @@ var (
 // Status reads the rollout state of every workload of m, the binding of
 // its claims, and the warnings of pods that are not ready.
 func (c *Client) Status(ctx context.Context, m *Manifest) (*Status, error) {
-	st := &Status{Namespace: m.Namespace, Workloads: []WorkloadStatus{}, Claims: []ClaimStatus{}}
+	st := &Status{Namespace: m.Namespace, Workloads: []WorkloadStatus{}, Claims: []ClaimStatus{}, Pods: []Pod{}}
+	only := map[string]bool{}
 	for _, o := range m.Objects {
 		switch o.Kind() {
 		case "Deployment", "StatefulSet":
@@ -61,6 +64,7 @@ func (c *Client) Status(ctx context.Context, m *Manifest) (*Status, error) {
 			if err != nil {
 				return nil, err
 			}
+			only[o.Name()] = true
 			ws := WorkloadStatus{Ref: o.Ref(), Pods: []PodStatus{}}
 			if u != nil {
 				ws.Present = true
@@ -89,6 +93,13 @@ func (c *Client) Status(ctx context.Context, m *Manifest) (*Status, error) {
 			}
 			st.Claims = append(st.Claims, cs)
 		}
+	}
+	if len(only) > 0 {
+		pods, err := c.Pods(ctx, m.Namespace, m.Project, only)
+		if err != nil {
+			return nil, err
+		}
+		st.Pods = pods
 	}
 	return st, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/voidnxlabs/berth/cluster"
 	"github.com/voidnxlabs/berth/config"
 	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/image"
 )
 
 func init() { register(newClusterCmd) }
@@ -21,6 +22,7 @@ type clusterFlags struct {
 	namespace  string
 	domain     string
 	sizes      []string
+	storage    string
 }
 
 func newClusterCmd(g *globals) *cobra.Command {
@@ -48,9 +50,11 @@ named after the project unless --namespace says otherwise.`,
 	pf.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, /etc/rancher/k3s/k3s.yaml, ~/.kube/config)")
 	pf.StringVarP(&f.namespace, "namespace", "n", "", "namespace of every object (default: the project name)")
 	pf.StringVar(&f.domain, "domain", "", "DNS suffix of Ingress hosts: <container>.<domain> (default: localhost)")
+	pf.StringVar(&f.storage, "storage-class", "", "storage class of every claim (default: "+cluster.StorageClass+"; local-path on a k3s without Longhorn)")
 	pf.StringArrayVar(&f.sizes, "volume-size", nil, "size of a data path's claim, OPTION=SIZE (ml.ollama.modelsPath=200Gi); repeatable")
 	cmd.AddCommand(newClusterRenderCmd(g, f), newClusterDiffCmd(g, f), newClusterApplyCmd(g, f),
-		newClusterStatusCmd(g, f), newClusterPruneCmd(g, f), newClusterBootstrapCmd(g, f))
+		newClusterStatusCmd(g, f), newClusterPruneCmd(g, f), newClusterBootstrapCmd(g, f),
+		newClusterLoadCmd(g, f), newClusterLogsCmd(g, f), newClusterExecCmd(g, f))
 	return cmd
 }
 
@@ -62,7 +66,7 @@ func (g *globals) renderCluster(f *clusterFlags, args []string, secrets bool) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := cluster.Options{Namespace: f.namespace, Domain: f.domain, VolumeSizes: map[string]string{}}
+	opts := cluster.Options{Namespace: f.namespace, Domain: f.domain, StorageClass: f.storage, VolumeSizes: map[string]string{}}
 	for _, s := range f.sizes {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k == "" || v == "" {
@@ -342,8 +346,10 @@ func newClusterStatusCmd(g *globals, f *clusterFlags) *cobra.Command {
 		Use:   "status [TARGET...]",
 		Short: "Show rollout state, claims and failing pods on the cluster",
 		Long: `status shows, for each rendered workload, its ready and wanted replicas;
-for each claim whether it is bound; and for pods that are not ready, why
-(scheduling, image pulls) with their latest warning events.`,
+each pod's readiness, container state (running, waiting: CrashLoopBackOff,
+terminated with its exit code) and restarts; for each claim whether it is
+bound; and for pods that are not ready, why (scheduling, image pulls) with
+their latest warning events.`,
 		Example: `  berth cluster status
   berth cluster status ml --json`,
 		ValidArgsFunction: completeTargets(g),
@@ -371,6 +377,16 @@ for each claim whether it is bound; and for pods that are not ready, why
 					continue
 				}
 				fmt.Fprintf(tw, "%s\t%d/%d\t%d\n", w.Ref, w.Ready, w.Replicas, w.Updated)
+			}
+			if len(st.Pods) > 0 {
+				fmt.Fprintln(tw, "\nPOD\tREADY\tSTATE\tRESTARTS\tIP")
+				for _, p := range st.Pods {
+					ready := "no"
+					if p.Ready {
+						ready = "yes"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", p.Name, ready, p.State, p.Restarts, p.IP)
+				}
 			}
 			if len(st.Claims) > 0 {
 				fmt.Fprintln(tw, "\nCLAIM\tPHASE\tVOLUME")
@@ -471,5 +487,199 @@ Longhorn needs open-iscsi and an NFS client on every node.`,
 	fl.StringVar(&opts.DataPath, "data-path", "/var/lib/longhorn", "where Longhorn keeps volume data on each node")
 	fl.StringVar(&opts.LonghornVersion, "longhorn-version", cluster.LonghornVersion, "Longhorn chart version")
 	fl.StringVar(&opts.DevicePluginVersion, "device-plugin-version", cluster.DevicePluginVersion, "NVIDIA device plugin chart version")
+	return cmd
+}
+
+// clusterTarget resolves one service for logs and exec: the namespace and
+// project its pods carry, its container name (the pods' instance label)
+// and the name of its container in the pod.
+func (g *globals) clusterTarget(f *clusterFlags, name string) (ns, project, instance, container string, err error) {
+	cfg, m, err := g.renderCluster(f, nil, false)
+	if err != nil {
+		return "", "", "", "", err
+	}
+	sel, err := cfg.Select([]string{name})
+	if err != nil {
+		return "", "", "", "", targetError(err)
+	}
+	if len(sel) != 1 {
+		return "", "", "", "", withHint(fmt.Errorf("%s names %d services", name, len(sel)), ExitFailure, "name one service, ml/ollama or ml-ollama")
+	}
+	return m.Namespace, m.Project, sel[0].Container, sel[0].Name, nil
+}
+
+func newClusterLoadCmd(g *globals, f *clusterFlags) *cobra.Command {
+	var address, ctr string
+	cmd := &cobra.Command{
+		Use:   "load [IMAGE...]",
+		Short: "Import berth-built images into the node's containerd (no registry)",
+		Long: `load imports images that 'berth image build' made into this node's
+containerd, in the k8s.io namespace the kubelet reads, so that pods start
+without a registry (berth renders imagePullPolicy IfNotPresent). Without
+IMAGEs it loads every built image an enabled service uses. An image the node
+already holds at the same digest is skipped.
+
+It runs 'k3s ctr' on a k3s node, else containerd's 'ctr'; --containerd names
+another socket. On a cluster of several nodes run it on each, or push the
+images to a registry instead ('berth image push NAME --tag REG/NAME:TAG')
+and name that image in berth.yaml.`,
+		Example: `  berth image build postgres-dev && berth cluster load postgres-dev
+  berth cluster load
+  berth cluster load --containerd /run/containerd/containerd.sock ollama`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n := &cluster.NodeImages{Address: address}
+			if ctr != "" {
+				n.Ctr = strings.Fields(ctr)
+			}
+			return g.clusterLoad(f, n, args)
+		},
+	}
+	cmd.Flags().StringVar(&address, "containerd", "", "containerd socket (default: ctr's, or k3s's on a k3s node)")
+	cmd.Flags().StringVar(&ctr, "ctr", "", `the ctr command (default: "k3s ctr" when k3s is installed, else "ctr")`)
+	return cmd
+}
+
+// clusterLoad imports the named images, or those the config's services
+// use, into a node.
+func (g *globals) clusterLoad(f *clusterFlags, n *cluster.NodeImages, names []string) error {
+	env, err := g.imageEnv()
+	if err != nil {
+		return err
+	}
+	var recs []image.Record
+	if len(names) > 0 {
+		for _, name := range names {
+			rec, err := env.store.Record(name)
+			if errors.Is(err, image.ErrNotBuilt) {
+				return withHint(err, ExitFailure, "run 'berth image build "+name+"' first")
+			}
+			if err != nil {
+				return err
+			}
+			recs = append(recs, rec)
+		}
+	} else {
+		_, m, err := g.renderCluster(f, nil, false)
+		if err != nil {
+			return err
+		}
+		used := map[string]bool{}
+		for _, ref := range m.Images() {
+			used[ref] = true
+		}
+		all, err := env.store.Records()
+		if err != nil {
+			return err
+		}
+		for _, rec := range all {
+			if used[rec.Ref] {
+				recs = append(recs, rec)
+			}
+		}
+		if len(recs) == 0 {
+			fmt.Fprintln(g.stderr, "berth: no built image is used by an enabled service; name images to load")
+			return nil
+		}
+	}
+	for _, rec := range recs {
+		loaded, err := n.Load(g.ctx, rec.Tarball, rec.Ref, rec.Digest)
+		if err != nil {
+			return withHint(err, ExitFailure, "is containerd running? pass --containerd SOCKET for another one")
+		}
+		what := "loaded"
+		if !loaded {
+			what = "present"
+		}
+		fmt.Fprintf(g.stdout, "%s\t%s\t%s\n", what, rec.Ref, rec.Digest)
+	}
+	return nil
+}
+
+func newClusterLogsCmd(g *globals, f *clusterFlags) *cobra.Command {
+	var o cluster.LogOptions
+	cmd := &cobra.Command{
+		Use:   "logs SERVICE",
+		Short: "Stream a service's log from its pod over the API server",
+		Long: `logs prints the log of the service's container in its pod (a ready pod
+first when there are several), as the kubelet keeps it. --follow streams
+until interrupted; --previous reads the container that crashed last.`,
+		Example: `  berth cluster logs dev/postgres
+  berth cluster logs ml-ollama --follow --tail 20`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, project, instance, container, err := g.clusterTarget(f, args[0])
+			if err != nil {
+				return err
+			}
+			c, err := g.connect(f)
+			if err != nil {
+				return err
+			}
+			if err := c.Logs(g.ctx, ns, project, instance, container, o, g.stdout); err != nil {
+				if errors.Is(err, cluster.ErrNoPod) {
+					return withHint(err, ExitFailure, "is it applied? 'berth cluster status' shows its pods")
+				}
+				return g.clusterError(err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep streaming new lines")
+	cmd.Flags().Int64Var(&o.Tail, "tail", 0, "only the last N lines (0: all)")
+	cmd.Flags().BoolVar(&o.Previous, "previous", false, "the log of the previous (crashed) container")
+	cmd.Flags().BoolVar(&o.Timestamps, "timestamps", false, "prefix lines with their time")
+	return cmd
+}
+
+func newClusterExecCmd(g *globals, f *clusterFlags) *cobra.Command {
+	var interactive, tty bool
+	cmd := &cobra.Command{
+		Use:   "exec SERVICE [--] CMD [ARG...]",
+		Short: "Run a command in a service's pod over the API server; its exit code becomes berth's",
+		Long: `exec runs CMD in the service's container in its pod (a ready pod first),
+through the API server (WebSocket, or SPDY on older servers), and exits with
+CMD's exit code. -i copies standard input; -t allocates a terminal.`,
+		Example: `  berth cluster exec dev/postgres -- psql -U postgres -c 'select 6*7'
+  berth cluster exec -it ml-jupyter -- bash`,
+		Args:              cobra.MinimumNArgs(2),
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, project, instance, container, err := g.clusterTarget(f, args[0])
+			if err != nil {
+				return err
+			}
+			c, err := g.connect(f)
+			if err != nil {
+				return err
+			}
+			eo := cluster.ExecOptions{Stdout: g.stdout, Stderr: g.stderr, TTY: tty}
+			if interactive {
+				eo.Stdin = g.stdin
+			}
+			if tty {
+				t, err := openTerminal(g.stdin, g.stdout, interactive)
+				if err != nil {
+					return err
+				}
+				defer t.Close()
+				eo.Resize = t.resize
+			}
+			err = c.Exec(g.ctx, ns, project, instance, container, args[1:], eo)
+			var ee *cluster.ExitError
+			switch {
+			case errors.As(err, &ee):
+				return exitCode(ee.Code)
+			case errors.Is(err, cluster.ErrNoPod):
+				return withHint(err, ExitFailure, "is it applied? 'berth cluster status' shows its pods")
+			case err != nil:
+				return g.clusterError(err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "copy berth's standard input to the command")
+	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "allocate a terminal")
 	return cmd
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -542,14 +543,11 @@ and name that image in berth.yaml.`,
 // clusterLoad imports the named images, or those the config's services
 // use, into a node.
 func (g *globals) clusterLoad(f *clusterFlags, n *cluster.NodeImages, names []string) error {
-	env, err := g.imageEnv()
-	if err != nil {
-		return err
-	}
+	store := &image.Store{Dir: filepath.Join(g.stateRoot(), "images")}
 	var recs []image.Record
 	if len(names) > 0 {
 		for _, name := range names {
-			rec, err := env.store.Record(name)
+			rec, err := store.Record(name)
 			if errors.Is(err, image.ErrNotBuilt) {
 				return withHint(err, ExitFailure, "run 'berth image build "+name+"' first")
 			}
@@ -567,7 +565,7 @@ func (g *globals) clusterLoad(f *clusterFlags, n *cluster.NodeImages, names []st
 		for _, ref := range m.Images() {
 			used[ref] = true
 		}
-		all, err := env.store.Records()
+		all, err := store.Records()
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +87,9 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%w: since=%q is neither a duration (10m) nor a time (2026-12-04T10:00:00Z)", errBadRequest, v)
 }
 
+// userRE is what --user of exec takes: a name or number, and a group.
+var userRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$`)
+
 // termControl is a text message from the terminal page: a size change.
 type termControl struct {
 	Type string `json:"type"` // "resize"
@@ -112,6 +116,10 @@ func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := s.proj().One(target); err != nil {
 		fail(w, err)
+		return
+	}
+	if u := q.Get("user"); u != "" && !userRE.MatchString(u) {
+		fail(w, fmt.Errorf("%w: user %q is not NAME, UID or NAME:GROUP", errBadRequest, u))
 		return
 	}
 	// The guard has checked Origin already; the library's own check would

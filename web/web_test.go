@@ -274,6 +274,10 @@ func TestDestructiveNeedsConfirmation(t *testing.T) {
 	if resp.StatusCode != http.StatusPreconditionRequired {
 		t.Errorf("terminal without confirm: %s", resp.Status)
 	}
+	resp, body = e.do("GET", "/api/terminal?target=wt-front&confirm=wt-front&user=root%20x", "cookie", map[string]string{"Origin": "http://" + e.host}, "")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "user") {
+		t.Errorf("terminal with a bad user: %s %s", resp.Status, body)
+	}
 }
 
 func TestListen(t *testing.T) {

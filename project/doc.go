@@ -38,6 +38,8 @@
 //	Secrets, SecretShow, SecretRotate       secrets.go
 //	URLs                                    url.go
 //	Doctor                                  doctor.go
+//	Backup, Restore, Backups, BackupVerify,
+//	  BackupPrune, BackupRepo               backup.go
 //
 // An engine given in Options (runtime/fake in tests) is used as it is and
 // never closed by the Project; otherwise the engine named by Options.Runtime

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/voidnxlabs/berth/apply"
+	"github.com/voidnxlabs/berth/backup"
 	"github.com/voidnxlabs/berth/image"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/runtime"
@@ -34,6 +35,8 @@ const (
 	// EventWarning: something went wrong that does not fail the use case
 	// (Message, Err; Hint may say what to do).
 	EventWarning EventKind = "warning"
+	// EventBackup: a step of a backup, restore or verify (Backup).
+	EventBackup EventKind = "backup"
 	// EventNotice: something worth telling that is not a problem
 	// (Message; Container when it concerns one).
 	EventNotice EventKind = "notice"
@@ -53,6 +56,8 @@ type Event struct {
 	Progress *runtime.ProgressEvent `json:"progress,omitempty"`
 	// Build: EventBuild, a step of an image build.
 	Build *image.Event `json:"build,omitempty"`
+	// Backup: EventBackup.
+	Backup *backup.Event `json:"backup,omitempty"`
 	// Generation: EventGeneration.
 	Generation int `json:"generation,omitempty"`
 	// Count: EventProxy (routes loaded).
@@ -93,4 +98,9 @@ func (s *sink) applyEvent(ev apply.Event) {
 		out.Container = ev.Op.Container.Spec.Name
 	}
 	s.emit(out)
+}
+
+// backupEvent turns a backup event into the project's.
+func (s *sink) backupEvent(ev backup.Event) {
+	s.emit(Event{Kind: EventBackup, Container: ev.Container, Message: ev.Msg, Backup: &ev})
 }

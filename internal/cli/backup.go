@@ -4,10 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/voidnxlabs/berth/backup"
-	"github.com/voidnxlabs/berth/state"
+	"github.com/voidnxlabs/berth/project"
 )
 
 func init() {
@@ -23,80 +20,17 @@ func init() {
 	register(newRestoreCmd)
 }
 
-// backupRepo opens the repository: dir when given, else the state
-// directory's backups. Read commands pass create false, so that a
-// mistyped --to makes no directory.
-func (g *globals) backupRepo(dir string, create bool) (*backup.Repo, error) {
-	root := g.stateDir
-	if root == "" {
-		root = state.Default(g.getenv)
-	}
-	if dir == "" {
-		dir = filepath.Join(root, "backups")
-	}
-	// The key that authenticates manifests stays in the state directory,
-	// whichever repository is used.
-	key, err := backup.LoadKey(root, create)
-	if err != nil && (create || !errors.Is(err, fs.ErrNotExist)) {
-		return nil, withHint(err, ExitFailure, "the key that authenticates backups must be a private file: chmod 600 "+filepath.Join(root, backup.KeyFile))
-	}
-	if !create {
-		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			return &backup.Repo{Dir: dir, Key: key}, nil
-		}
-	}
-	r, err := backup.Open(dir, key)
-	if err != nil {
-		return nil, withHint(err, ExitFailure, "pass a writable directory with --to DIR")
-	}
-	return r, nil
-}
-
-// backupID resolves "latest" to the newest backup's ID.
-func backupID(r *backup.Repo, id string) (string, error) {
-	if id != "latest" {
-		return id, nil
-	}
-	ids, err := r.IDs()
-	if err != nil {
-		return "", err
-	}
-	if len(ids) == 0 {
-		return "", withHint(fmt.Errorf("%s holds no backups", r.Dir), ExitFailure, "take one with 'berth backup'")
-	}
-	return ids[len(ids)-1], nil
-}
-
-// backupError adds hints to the backup library's errors.
-func (g *globals) backupError(r *backup.Repo, err error) error {
-	return g.backupErrorHint(r, err, "nothing was restored or changed; pick another backup from 'berth backup list'")
-}
-
-// backupErrorHint is backupError with corruptHint for a damaged backup.
-func (g *globals) backupErrorHint(r *backup.Repo, err error, corruptHint string) error {
+// backupFail prints a damaged backup's problems, one a line, and turns
+// the library's error into the CLI's.
+func (g *globals) backupFail(err error) error {
 	var ce *backup.CorruptError
-	switch {
-	case errors.As(err, &ce):
+	if errors.As(err, &ce) {
 		for _, p := range ce.Problems {
 			fmt.Fprintf(g.stderr, "berth: problem: %s\n", p)
 		}
-		return withHint(fmt.Errorf("backup %s is corrupt: %s", ce.ID, backupPlural(len(ce.Problems), "problem")), ExitFailure, corruptHint)
-	case errors.Is(err, backup.ErrCorrupt):
-		return withHint(err, ExitFailure, corruptHint)
-	case errors.Is(err, backup.ErrNotFound):
-		return withHint(err, ExitFailure, fmt.Sprintf("'berth backup list' shows the backups in %s; --to DIR picks another repository", r.Dir))
-	case errors.Is(err, backup.ErrRepoBusy):
-		return withHint(err, ExitFailure, "wait for the other backup or restore to finish")
+		return withHint(fmt.Errorf("backup %s is corrupt: %s", ce.ID, backupPlural(len(ce.Problems), "problem")), ExitFailure, project.Hint(err))
 	}
-	return g.engineError(err)
-}
-
-// backupVersion is berth's version as the build recorded it.
-func backupVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
+	return g.fail(err)
 }
 
 // pauseHook stops berth at a named point of a backup or restore when
@@ -152,42 +86,17 @@ prune older backups afterwards.`,
   berth restore latest dev-postgres`,
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.loadProject(args)
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			st := p.selected()
-			targets := backup.Targets(st, modelNames)
-			if len(targets) == 0 {
-				return withHint(errors.New("nothing to back up: the selected services have no data paths"), ExitFailure,
-					"services keep data in their data paths (dataPath, modelsPath, ...) and mounts; see 'berth options'")
-			}
-			r, err := g.backupRepo(to, true)
-			if err != nil {
-				return err
-			}
-			lock, err := g.lockProject(p.sd, "backup", false)
-			if err != nil {
-				return err
-			}
-			defer lock.Unlock()
-			e, err := g.engine(p.cfg)
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			gen := 0
-			if latest, err := p.sd.Latest(); err == nil {
-				gen = latest.Number
-			}
+			defer p.Close()
 			pr := newBackupProgress(g.stderr, isTerminal(g.stderr))
-			res, err := r.Backup(g.ctx, e, targets, backup.Options{
-				Project: p.cfg.Project, BerthVersion: backupVersion(), Generation: gen,
-				Events: pr.event, Retention: ret, Hook: g.pauseHook(), Rehash: rehash,
-			})
+			res, r, err := p.Backup(g.ctx, project.BackupOptions{Targets: args, Repo: to, Retention: ret, ModelsAsNames: modelNames, Rehash: rehash,
+				Events: pr.libEvent(g), Pause: g.pauseHook()})
 			pr.close()
 			if err != nil {
-				return g.backupError(r, err)
+				return g.backupFail(err)
 			}
 			m := res.Manifest
 			files, bytes := m.Totals()
@@ -265,13 +174,13 @@ holds. A backup whose manifest cannot be read is listed as damaged.`,
   berth backup list --to /mnt/usb/berth --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.backupRepo(*to, false)
+			p, err := g.imageProject() // backups are listed without a config too
 			if err != nil {
 				return err
 			}
-			ents, err := r.List()
+			ents, r, err := p.Backups(*to)
 			if err != nil {
-				return err
+				return g.fail(err)
 			}
 			if g.json {
 				out := []backupEntryJSON{}
@@ -320,16 +229,12 @@ Exit codes: 0 intact, 1 damaged or unreadable.`,
   berth backup verify 20261127-023000-1a2b --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.backupRepo(*to, false)
-			if err != nil {
-				return err
-			}
-			id, err := backupID(r, args[0])
+			p, err := g.imageProject()
 			if err != nil {
 				return err
 			}
 			pr := newBackupProgress(g.stderr, isTerminal(g.stderr))
-			res, err := r.Verify(g.ctx, id, pr.event)
+			res, err := p.BackupVerify(g.ctx, *to, args[0], pr.libEvent(g))
 			pr.close()
 			if g.json && res != nil {
 				if perr := g.printJSON(res); perr != nil {
@@ -341,9 +246,9 @@ Exit codes: 0 intact, 1 damaged or unreadable.`,
 				return nil
 			}
 			if err != nil {
-				return g.backupErrorHint(r, err, "this backup cannot be restored; take a new one with 'berth backup', and check the disk "+r.Dir+" is on")
+				return g.backupFail(err)
 			}
-			fmt.Fprintf(g.stderr, "berth: backup %s is intact: %s, %s, %s\n", id, backupPlural(res.Files, "file"), sizeText(res.Bytes), backupPlural(res.Packs, "pack"))
+			fmt.Fprintf(g.stderr, "berth: backup %s is intact: %s, %s, %s\n", res.ID, backupPlural(res.Files, "file"), sizeText(res.Bytes), backupPlural(res.Packs, "pack"))
 			return nil
 		},
 	}
@@ -363,21 +268,18 @@ removed by prune, and while one is present no pack is removed.`,
   berth backup prune --keep-last 3 --keep-daily 14`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if ret.Zero() {
-				return withHint(errors.New("prune needs a retention"), ExitFailure, "pass --keep-last N, --keep-daily N or both")
-			}
-			r, err := g.backupRepo(*to, true)
+			p, err := g.imageProject()
 			if err != nil {
 				return err
 			}
-			removed, err := r.Prune(ret)
+			removed, err := p.BackupPrune(*to, ret)
 			if err != nil {
-				return g.backupError(r, err)
+				return g.backupFail(err)
 			}
 			if g.json {
 				return g.printJSON(struct {
 					Removed []string `json:"removed"`
-				}{append([]string{}, removed...)})
+				}{removed})
 			}
 			for _, id := range removed {
 				fmt.Fprintln(g.stdout, id)
@@ -423,76 +325,24 @@ puts it back.`,
 			if !recoverOnly && len(args) == 0 {
 				return withHint(errors.New("restore needs a backup ID"), ExitFailure, "'berth backup list' shows them; 'latest' is the newest")
 			}
-			r, err := g.backupRepo(from, true)
-			if err != nil {
-				return err
-			}
-			var id string
+			id := ""
 			if !recoverOnly {
-				if id, err = backupID(r, args[0]); err != nil {
-					return err
-				}
-				args = args[1:]
+				id, args = args[0], args[1:]
 			}
-			p, err := g.loadProject(args)
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			st := p.selected()
-			all := backup.Targets(st, false)
-			lock, err := g.lockProject(p.sd, "restore", false)
-			if err != nil {
-				return err
-			}
-			defer lock.Unlock()
-			e, err := g.engine(p.cfg)
-			if err != nil {
-				return err
-			}
-			defer e.Close()
+			defer p.Close()
 			pr := newBackupProgress(g.stderr, isTerminal(g.stderr))
-			opts := backup.Options{Project: p.cfg.Project, BerthVersion: backupVersion(), Events: pr.event, Hook: g.pauseHook()}
-			if recoverOnly {
-				err := r.Recover(g.ctx, e, all, opts)
-				pr.close()
-				if err != nil {
-					return g.backupError(r, err)
-				}
-				fmt.Fprintf(g.stderr, "berth: nothing left half done\n")
-				return nil
-			}
-			m, err := r.Manifest(id)
-			if err != nil {
-				pr.close()
-				return g.backupError(r, err)
-			}
-			held := map[string]bool{}
-			for _, c := range m.Containers() {
-				held[c] = true
-			}
-			var targets []backup.Target
-			for _, t := range all {
-				if held[t.Container.Spec.Name] {
-					targets = append(targets, t)
-				} else if p.targets != nil {
-					pr.close()
-					return withHint(fmt.Errorf("backup %s holds no %s (it holds %s)", id, t.Container.Spec.Name, strings.Join(m.Containers(), ", ")),
-						ExitFailure, "name only services the backup holds, or pick another backup")
-				}
-			}
-			for _, c := range m.Containers() {
-				if st.Container(c) == nil && p.targets == nil {
-					fmt.Fprintf(g.stderr, "berth: warning: %s is in the backup but not in the config; left out\n", c)
-				}
-			}
-			if len(targets) == 0 {
-				pr.close()
-				return withHint(fmt.Errorf("backup %s holds none of the selected services", id), ExitFailure, "it holds "+strings.Join(m.Containers(), ", "))
-			}
-			res, err := r.Restore(g.ctx, e, id, targets, opts)
+			res, err := p.Restore(g.ctx, project.RestoreOptions{ID: id, Recover: recoverOnly, Targets: args, Repo: from, Events: pr.libEvent(g), Pause: g.pauseHook()})
 			pr.close()
 			if err != nil {
-				return g.backupError(r, err)
+				return g.backupFail(err)
+			}
+			if recoverOnly {
+				fmt.Fprintf(g.stderr, "berth: nothing left half done\n")
+				return nil
 			}
 			if g.json {
 				return g.printJSON(res)
@@ -502,7 +352,7 @@ puts it back.`,
 				if s.Started {
 					how = "running and healthy"
 				}
-				fmt.Fprintf(g.stderr, "berth: restored %s from %s: %s, %s; %s\n", s.Container, id, backupPlural(s.Files, "file"), sizeText(s.Bytes), how)
+				fmt.Fprintf(g.stderr, "berth: restored %s from %s: %s, %s; %s\n", s.Container, res.ID, backupPlural(s.Files, "file"), sizeText(s.Bytes), how)
 				for _, model := range s.Models {
 					fmt.Fprintf(g.stderr, "berth: hint: pull %s again: berth ollama pull %s\n", model, model)
 				}
@@ -567,6 +417,19 @@ func (p *backupProgress) event(ev backup.Event) {
 		text = ev.Kind + " " + ev.Msg
 	}
 	fmt.Fprintf(p.w, "berth: %s: %s\n", ev.Container, text)
+}
+
+// libEvent shows the library's events: backup steps through event, the
+// rest as every command does.
+func (p *backupProgress) libEvent(g *globals) func(project.Event) {
+	return func(ev project.Event) {
+		if ev.Kind == project.EventBackup && ev.Backup != nil {
+			p.event(*ev.Backup)
+			return
+		}
+		p.clear()
+		g.printEvent(ev)
+	}
 }
 
 func (p *backupProgress) clear() {

@@ -147,9 +147,13 @@ the same names (` + "`container_name`" + `), images, commands, environment, host
 per kit with its subnet and gateway (` + "`ipam`" + `), the same static ` + "`ipv4_address`" + `es,
 published ports, bind mounts (` + "`create_host_path: true`" + `), limits, ` + "`shm_size`" + `, GPU
 reservations (` + "`deploy.resources.reservations.devices`" + `, driver nvidia), exec health checks
-and ` + "`depends_on`" + ` conditions. Generated secrets are written to
+and ` + "`depends_on`" + ` conditions. Generated secrets never appear in the compose file or on a
+command line: one berth passes in the environment is written to
 ` + "`<state dir>/<project>/compose-secrets/<container>.env`" + ` (mode 0600) and named in
-` + "`env_file`" + `; they never appear in the compose file or on a command line.
+` + "`env_file`" + `; one berth gives as a file (` + "`POSTGRES_PASSWORD_FILE`" + `) keeps its read-only
+bind mount of berth's own secret file. ` + "`x-berth.secrets`" + ` names both (paths and variable
+names, never values), and import leaves them to the catalog, which makes the same
+secrets again from the state directory.
 
 What compose cannot say is kept in the service's ` + "`x-berth`" + ` field (` + "`kit`" + `, ` + "`service`" + `,
 and ` + "`options`" + `: berth's host-side http/tcp health checks, GPU requests that are optional

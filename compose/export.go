@@ -216,15 +216,19 @@ func exportService(c *desired.Container, s *config.Service, opts ExportOptions, 
 	}
 	xopts := map[string]any{}
 
-	// Secrets go to an env file; the rest of the environment is inline.
+	// Generated secrets: a value in the environment goes to an env file;
+	// a secret given as a file (POSTGRES_PASSWORD_FILE) keeps its variable
+	// and its read-only mount of berth's secret file. x-berth says which
+	// they are (names and paths, never values), so that import leaves them
+	// to the catalog, which makes the same secrets again.
 	secretEnv := map[string]bool{}
-	if s.Catalog != nil {
-		for _, name := range c.Secrets {
-			for _, sec := range s.Catalog.Secrets {
-				if sec.Name == name {
-					secretEnv[sec.Env] = true
-				}
-			}
+	xs := &xSecrets{}
+	for _, ref := range c.SecretRefs {
+		if ref.File == "" {
+			secretEnv[ref.Env] = true
+		} else {
+			xs.Env = append(xs.Env, ref.Env)
+			xs.Mounts = append(xs.Mounts, ref.File)
 		}
 	}
 	// Values that came from the service's envFiles stay in those files,
@@ -269,6 +273,7 @@ func exportService(c *desired.Container, s *config.Service, opts ExportOptions, 
 		}
 		cs.EnvFile = append(cs.EnvFile, file)
 		out.SecretFiles = append(out.SecretFiles, file)
+		xs.EnvFiles = append(xs.EnvFiles, file)
 	}
 	for _, p := range c.Listen {
 		cs.Expose = append(cs.Expose, strconv.Itoa(int(p)))
@@ -397,6 +402,9 @@ func exportService(c *desired.Container, s *config.Service, opts ExportOptions, 
 		}
 	}
 	cs.XBerth = &xBerth{Kit: c.Kit, Service: c.Service}
+	if len(xs.Env)+len(xs.EnvFiles) > 0 {
+		cs.XBerth.Secrets = xs
+	}
 	if len(xopts) > 0 {
 		cs.XBerth.Options = xopts
 	}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -279,7 +280,30 @@ type svcPlan struct {
 type xBerth struct {
 	Kit     string         `yaml:"kit"`
 	Service string         `yaml:"service"`
-	Options map[string]any `yaml:"options"`
+	Options map[string]any `yaml:"options,omitempty"`
+	Secrets *xSecrets      `yaml:"secrets,omitempty"`
+}
+
+// xSecrets names how a catalog service's generated secrets reach it in
+// an exported file, so that import leaves them to the catalog: env files
+// holding values, variables naming a secret file, and the mounts of
+// those files. Names and paths only, never values.
+type xSecrets struct {
+	EnvFiles []string `yaml:"envFiles,omitempty"`
+	Env      []string `yaml:"env,omitempty"`
+	Mounts   []string `yaml:"mounts,omitempty"`
+}
+
+func (x *xBerth) secretEnvFile(path string) bool {
+	return x != nil && x.Secrets != nil && slices.Contains(x.Secrets.EnvFiles, path)
+}
+
+func (x *xBerth) secretEnv(k string) bool {
+	return x != nil && x.Secrets != nil && slices.Contains(x.Secrets.Env, k)
+}
+
+func (x *xBerth) secretMount(target string) bool {
+	return x != nil && x.Secrets != nil && slices.Contains(x.Secrets.Mounts, target)
 }
 
 type existingConfig struct {
@@ -977,6 +1001,9 @@ func (im *importer) env(sp *svcPlan, m *yaml.Node) {
 	env := map[string]string{}
 	lookup := envLookup(im.opts.Environ)
 	for k, v := range sp.cfg.Environment {
+		if sp.xberth.secretEnv(k) {
+			continue // berth's generated secret, made again by the catalog
+		}
 		if v != nil {
 			env[k] = *v
 			continue
@@ -993,6 +1020,9 @@ func (im *importer) env(sp *svcPlan, m *yaml.Node) {
 	}
 	var files []string
 	for _, f := range sp.cfg.EnvFiles {
+		if sp.xberth.secretEnvFile(f.Path) {
+			continue // berth's generated secrets, made again by the catalog
+		}
 		if f.Format != "" {
 			im.note(n, "services."+n+".env_file", true, "format "+f.Format+" is not supported", "convert it to KEY=VALUE lines", "services", n, "env_file")
 			continue
@@ -1028,6 +1058,9 @@ func (im *importer) mounts(sp *svcPlan, m *yaml.Node) {
 		ro := ""
 		if v.ReadOnly {
 			ro = ":ro"
+		}
+		if sp.xberth.secretMount(v.Target) {
+			continue // a generated secret's file, mounted again by the catalog
 		}
 		switch v.Type {
 		case types.VolumeTypeBind:

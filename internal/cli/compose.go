@@ -150,8 +150,9 @@ func newExportComposeCmd(g *globals) *cobra.Command {
 containers as berth up: the same names, images, commands and environment,
 one network per kit with its subnet and gateway, the same static
 addresses, published ports, mounts, limits, GPU reservations and exec
-health checks. Generated secrets are written to env files in the state
-directory (mode 0600) and named in env_file, never in the compose file.
+health checks. Generated secrets never appear in the compose file: values
+go to env files in the state directory (mode 0600) named in env_file, and
+secrets given as files keep their read-only mounts.
 
 What compose cannot say is kept in each service's x-berth field (berth's
 host-side health checks, optional GPUs) and listed on stderr; berth import

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -502,5 +503,21 @@ func TestUnknownAPI(t *testing.T) {
 	resp, body := e.do("GET", "/api/nosuch", "bearer", nil, "")
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "openapi") {
 		t.Errorf("%s %s", resp.Status, body)
+	}
+}
+
+// TestEngineDown: a page whose engine does not answer says so, with the
+// hint, and the API answers 503.
+func TestEngineDown(t *testing.T) {
+	e := newEnv(t, true)
+	e.eng.Fail("ListContainers", 1, fmt.Errorf("dial unix /var/run/docker.sock: %w", runtime.ErrUnreachable))
+	resp, body := e.do("GET", "/", "cookie", nil, "")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `role="alert"`) || !strings.Contains(body, "engine unreachable") {
+		t.Errorf("overview with the engine down: %s\n%s", resp.Status, body)
+	}
+	e.eng.Fail("ListContainers", 1, fmt.Errorf("dial unix /var/run/docker.sock: %w", runtime.ErrUnreachable))
+	resp, body = e.do("GET", "/api/status", "bearer", nil, "")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "engine unreachable") {
+		t.Errorf("/api/status with the engine down: %s %s", resp.Status, body)
 	}
 }

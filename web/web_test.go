@@ -64,7 +64,8 @@ func newEnv(t *testing.T, up bool) *env {
 	if err := os.WriteFile(cfg, []byte(fakeConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := project.Open(t.Context(), project.Options{ConfigFile: cfg, StateDir: filepath.Join(e.dir, "state"), Engine: e.eng, Probe: e.probe})
+	opts := project.Options{ConfigFile: cfg, StateDir: filepath.Join(e.dir, "state"), Engine: e.eng, Probe: e.probe}
+	p, err := project.Open(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,8 @@ func newEnv(t *testing.T, up bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv, err = web.New(web.Options{Project: p, Token: token, Listen: l, Names: l.Names(nil), Poll: 20 * time.Millisecond})
+	e.srv, err = web.New(web.Options{Project: p, Token: token, Listen: l, Names: l.Names(nil), Poll: 20 * time.Millisecond,
+		Reopen: func(ctx context.Context) (*project.Project, error) { return project.Open(ctx, opts) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,5 +521,26 @@ func TestEngineDown(t *testing.T) {
 	resp, body = e.do("GET", "/api/status", "bearer", nil, "")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "engine unreachable") {
 		t.Errorf("/api/status with the engine down: %s %s", resp.Status, body)
+	}
+}
+
+// TestConfigReload: an edit of berth.yaml shows in the plan without a
+// restart; a broken edit keeps the last good config and says why.
+func TestConfigReload(t *testing.T) {
+	e := newEnv(t, true)
+	cfg := filepath.Join(e.dir, "berth.yaml")
+	if err := os.WriteFile(cfg, []byte(fakeConfig+"  extra: { image: example.org/back:1, port: 8080 }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := e.do("GET", "/api/plan", "bearer", nil, "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"target": "wt-extra"`) {
+		t.Errorf("plan after adding a service: %s %s", resp.Status, body)
+	}
+	if err := os.WriteFile(cfg, []byte(fakeConfig+"  broken: { port: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = e.do("GET", "/", "cookie", nil, "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "berth.yaml changed and has problems") || !strings.Contains(body, `id="c-wt-extra"`) {
+		t.Errorf("overview after a broken edit: %s\n%s", resp.Status, body)
 	}
 }

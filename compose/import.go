@@ -53,8 +53,8 @@ type ImportOptions struct {
 	// Environ is the environment interpolation sees (os.Environ()).
 	Environ []string
 	// Config is the berth.yaml the services are added to; it need not
-	// exist. Relative envFile and bind paths are written relative to
-	// nothing: they are absolute.
+	// exist. envFile and bind mount paths are written absolute, so the
+	// file can live anywhere.
 	Config string
 	// Getenv serves ${VAR} in the existing berth.yaml when it is checked.
 	Getenv func(string) string
@@ -863,10 +863,6 @@ func (im *importer) service(sp *svcPlan) (*yaml.Node, string) {
 		im.note(n, "services."+n+".container_name", false, fmt.Sprintf("the container is called %s", kits.ContainerName(sp.kit, sp.name)),
 			"berth names every container KIT-SERVICE", "services", n, "container_name")
 	}
-	if len(sp.nets) == 0 && sc.NetworkMode == "" {
-		// A service without networks is on compose's default network.
-		sp.nets = nil
-	}
 	im.refused(sp)
 	if sp.xberth != nil {
 		for _, k := range sortedKeys(sp.xberth.Options) {
@@ -1327,15 +1323,7 @@ func (im *importer) deps(sp *svcPlan, m *yaml.Node) {
 	d := mapping()
 	for _, dep := range sortedKeys(sp.cfg.DependsOn) {
 		cond := sp.cfg.DependsOn[dep]
-		var target *svcPlan
-		for _, o := range im.services {
-			if o.compose == dep {
-				target = o
-			}
-		}
-		if target == nil {
-			target = im.peek(dep)
-		}
+		target := im.peek(dep)
 		if target == nil {
 			continue
 		}
@@ -1364,8 +1352,7 @@ func (im *importer) deps(sp *svcPlan, m *yaml.Node) {
 	}
 }
 
-// peek plans a dependency that is planned later (services are planned in
-// name order); only kit and name are needed, and they are fixed by plan.
+// peek returns the planned service of a compose name, or nil.
 func (im *importer) peek(compose string) *svcPlan {
 	for _, sp := range im.services {
 		if sp.compose == compose {

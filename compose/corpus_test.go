@@ -135,3 +135,20 @@ networks:
 		t.Errorf("web-app = %+v, want an address in the existing kit", c)
 	}
 }
+
+// TestImportIntoConfigWithDotEnv: a config that takes ${VAR} from the
+// .env next to it is read and checked as berth loads it.
+func TestImportIntoConfigWithDotEnv(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "berth.yaml")
+	os.WriteFile(cfgFile, []byte("project: home\nweb:\n  network:\n    subnet: ${WEB_SUBNET}\n  cache: {image: 'redis:7'}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("WEB_SUBNET=192.168.231.0/24\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  app:\n    image: example/app:1\n"), 0o644)
+	res, err := compose.Import(t.Context(), compose.ImportOptions{Files: []string{"compose.yaml"}, Dir: dir, Kit: "web", Config: cfgFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := res.State.Container("web-app"); c == nil || !strings.HasPrefix(c.Address.String(), "192.168.231.") {
+		t.Errorf("web-app = %+v, want an address in the .env subnet", c)
+	}
+}

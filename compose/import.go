@@ -156,10 +156,7 @@ func Import(ctx context.Context, opts ImportOptions) (*Result, error) {
 	if cfgFile == "" {
 		cfgFile = config.DefaultFile
 	}
-	getenv := opts.Getenv
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
+	getenv := withDotEnv(cfgFile, opts.Getenv)
 	cfg, err := config.Parse(cfgFile, out, config.ParseOptions{Getenv: getenv, DefaultProject: projectDefault(cfgFile), Dir: filepath.Dir(cfgFile)})
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -173,6 +170,30 @@ func Import(ctx context.Context, opts ImportOptions) (*Result, error) {
 	sortNotes(im.notes)
 	res.Notes = im.notes
 	return res, nil
+}
+
+// withDotEnv is getenv with the .env next to the config behind it, as
+// config.Load reads it: the written config is checked as berth will
+// load it.
+func withDotEnv(cfgFile string, getenv func(string) string) func(string) string {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	file := filepath.Join(filepath.Dir(cfgFile), config.DotEnvFile)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return getenv
+	}
+	vars, err := config.ParseDotEnv(file, data)
+	if err != nil {
+		return getenv
+	}
+	return func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return vars[k]
+	}
 }
 
 func projectDefault(cfgFile string) string {
@@ -328,10 +349,7 @@ func (im *importer) readExisting() (*existingConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", im.opts.Config, err)
 	}
-	getenv := im.opts.Getenv
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
+	getenv := withDotEnv(im.opts.Config, im.opts.Getenv)
 	cfg, err := config.Parse(im.opts.Config, data, config.ParseOptions{Getenv: getenv, DefaultProject: projectDefault(im.opts.Config), Dir: filepath.Dir(im.opts.Config)})
 	if err != nil {
 		return nil, fmt.Errorf("the existing config is not valid, fix it first: %w", err)

@@ -167,8 +167,8 @@ func (p *Project) buildMissing(ctx context.Context, e runtime.Engine, st *desire
 		}
 		bi := BuiltImage{Ref: res.Ref, Recipe: name, Digest: res.Digest.String(), Size: res.Size, Duration: time.Since(began)}
 		built = append(built, bi)
-		events.emit(Event{Kind: EventBuilt, Image: res.Ref, Message: fmt.Sprintf("built and loaded %s (%s, %.1f MB) in %s",
-			res.Ref, bi.Digest[:min(19, len(bi.Digest))], float64(res.Size)/1e6, bi.Duration.Round(100*time.Millisecond))})
+		events.emit(Event{Kind: EventBuilt, Image: res.Ref, Message: fmt.Sprintf("built and loaded %s (%s) in %s",
+			res.Ref, bi.Digest[:min(19, len(bi.Digest))], bi.Duration.Round(100*time.Millisecond))})
 	}
 	return built, nil
 }

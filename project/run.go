@@ -59,6 +59,7 @@ type runOptions struct {
 	timeout    time.Duration
 	noLockWait bool
 	noBuild    bool
+	parallel   int
 	command    string
 	record     bool
 	config     []byte // the config text recorded with the generation
@@ -144,7 +145,7 @@ func (p *Project) converge(ctx context.Context, o runOptions) (*RunResult, error
 		}
 	}
 	if !pl.Empty() {
-		_, err := apply.Run(ctx, e, pl, apply.Options{Events: o.events.applyEvent, HealthTimeout: o.timeout, Probe: p.probe(e)})
+		_, err := apply.Run(ctx, e, pl, apply.Options{Events: o.events.applyEvent, HealthTimeout: o.timeout, Probe: p.probe(e), Parallel: o.parallel})
 		if err != nil {
 			res.Duration = time.Since(began)
 			return res, newApplyError(o.action, err)

@@ -24,6 +24,9 @@ type UpOptions struct {
 	// NoBuild never builds missing images from berth's recipes (they are
 	// pulled instead).
 	NoBuild bool
+	// Parallel is how many operations run at once; apply's default when
+	// zero.
+	Parallel int
 	// Command is what the lock and the generation record; "up TARGETS"
 	// when empty.
 	Command string
@@ -43,7 +46,7 @@ func (p *Project) Up(ctx context.Context, o UpOptions) (*RunResult, error) {
 	}
 	return p.converge(ctx, runOptions{
 		action: plan.ActionUp, st: st, targets: names, wait: o.Wait, timeout: o.Timeout,
-		noLockWait: o.NoLockWait, noBuild: o.NoBuild, record: true,
+		noLockWait: o.NoLockWait, noBuild: o.NoBuild, parallel: o.Parallel, record: true,
 		command: command(o.Command, "up", o.Targets), events: newSink(o.Events),
 	})
 }

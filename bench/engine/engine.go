@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/voidnxlabs/berth/apply"
 	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/plan"
+	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/runtime"
 	"github.com/voidnxlabs/berth/runtime/docker"
 )
@@ -93,48 +95,59 @@ func (t *timed) InspectImage(ctx context.Context, ref string) (runtime.Image, er
 // libRun is one berth up through the library.
 type libRun struct {
 	Total  time.Duration
-	Phases map[string]time.Duration // compile, connect, observe, compute, apply
+	Phases map[string]time.Duration // compile, connect, plan, apply
 	Ops    int
 	Calls  map[string]callStat
 	// MaxAtOnce is the most container operations apply ran at once.
 	MaxAtOnce int
 }
 
-var phaseOrder = []string{"compile", "connect", "observe", "compute", "apply"}
+var phaseOrder = []string{"compile", "connect", "plan", "apply"}
 
-// berthUp runs berth's up for w through the library, timing each phase:
-// compile the generated berth.yaml, connect to the engine, observe,
-// compute the plan, apply it. parallel 0 leaves apply's default.
+// berthUp runs berth's up for w through the library, as the CLI does
+// (project.Up), timing each phase: open the generated berth.yaml and
+// compile it, connect to the engine, plan (lock, observe, compute: up to
+// the first operation) and apply (to the end, generation included).
+// parallel 0 leaves apply's default.
 func berthUp(ctx context.Context, w Workload, parallel int) (libRun, error) {
 	r := libRun{Phases: map[string]time.Duration{}}
 	start := time.Now()
-	mark := func(phase string, since time.Time) time.Time {
-		now := time.Now()
-		r.Phases[phase] = now.Sub(since)
-		return now
-	}
-	st, err := w.Desired()
+	dir, err := os.MkdirTemp("", "berth-bench-")
 	if err != nil {
 		return r, err
 	}
-	t := mark("compile", start)
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "berth.yaml")
+	if err := os.WriteFile(file, w.BerthYAML(), 0o644); err != nil {
+		return r, err
+	}
 	de, err := docker.New(ctx)
 	if err != nil {
 		return r, err
 	}
 	defer de.Close()
+	connected := time.Now()
+	r.Phases["connect"] = connected.Sub(start)
 	e := newTimed(de)
-	t = mark("connect", t)
-	obs, err := plan.Observe(ctx, e, *st)
+	p, err := project.Open(ctx, project.Options{ConfigFile: file, StateDir: filepath.Join(dir, "state"), Engine: e})
 	if err != nil {
 		return r, err
 	}
-	t = mark("observe", t)
-	p := plan.Compute(*st, obs, plan.Options{})
-	t = mark("compute", t)
-	r.Ops = len(p.Ops)
+	defer p.Close()
+	if _, _, err := p.Desired(nil); err != nil {
+		return r, err
+	}
+	upStart := time.Now()
+	r.Phases["compile"] = upStart.Sub(connected)
+	var applyStart time.Time
 	inflight := 0
-	events := func(ev apply.Event) {
+	events := func(ev project.Event) {
+		if ev.Kind != project.EventApply {
+			return
+		}
+		if applyStart.IsZero() {
+			applyStart = ev.Time
+		}
 		if ev.Op.Kind != plan.CreateContainer {
 			return
 		}
@@ -146,11 +159,18 @@ func berthUp(ctx context.Context, w Workload, parallel int) (libRun, error) {
 			inflight--
 		}
 	}
-	if _, err := apply.Run(ctx, e, p, apply.Options{Parallel: parallel, Events: events}); err != nil {
+	res, err := p.Up(ctx, project.UpOptions{Parallel: parallel, NoBuild: true, Events: events})
+	if err != nil {
 		return r, fmt.Errorf("berth up of %s: %w", w.Name, err)
 	}
-	mark("apply", t)
-	r.Total = time.Since(start)
+	end := time.Now()
+	if applyStart.IsZero() {
+		applyStart = end
+	}
+	r.Phases["plan"] = applyStart.Sub(upStart)
+	r.Phases["apply"] = end.Sub(applyStart)
+	r.Ops = len(res.Plan.Ops)
+	r.Total = end.Sub(start)
 	r.Calls = map[string]callStat{}
 	for k, v := range e.calls {
 		r.Calls[k] = *v

@@ -105,7 +105,7 @@ prune older backups afterwards.`,
 			}
 			fmt.Fprintln(g.stdout, m.ID)
 			fmt.Fprintf(g.stderr, "berth: backup %s: %s, %s, %s (%s new) in %s\n",
-				m.ID, backupPlural(len(m.Services), "service"), backupPlural(files, "file"), sizeText(bytes), sizeText(res.Stored), r.Dir)
+				m.ID, backupPlural(len(m.Services), "service"), backupPlural(files, "file"), byteSize(bytes), byteSize(res.Stored), r.Dir)
 			if len(res.Removed) > 0 {
 				fmt.Fprintf(g.stderr, "berth: pruned %s: %s\n", backupPlural(len(res.Removed), "backup"), strings.Join(res.Removed, ", "))
 			}
@@ -206,7 +206,7 @@ holds. A backup whose manifest cannot be read is listed as damaged.`,
 				}
 				m := e.Manifest
 				files, bytes := m.Totals()
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", m.ID, m.Time.Local().Format("2006-01-02 15:04"), m.Generation, files, sizeText(bytes), strings.Join(m.Containers(), ","))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", m.ID, m.Time.Local().Format("2006-01-02 15:04"), m.Generation, files, byteSize(bytes), strings.Join(m.Containers(), ","))
 			}
 			return tw.Flush()
 		},
@@ -248,7 +248,7 @@ Exit codes: 0 intact, 1 damaged or unreadable.`,
 			if err != nil {
 				return g.backupFail(err)
 			}
-			fmt.Fprintf(g.stderr, "berth: backup %s is intact: %s, %s, %s\n", res.ID, backupPlural(res.Files, "file"), sizeText(res.Bytes), backupPlural(res.Packs, "pack"))
+			fmt.Fprintf(g.stderr, "berth: backup %s is intact: %s, %s, %s\n", res.ID, backupPlural(res.Files, "file"), byteSize(res.Bytes), backupPlural(res.Packs, "pack"))
 			return nil
 		},
 	}
@@ -352,7 +352,7 @@ puts it back.`,
 				if s.Started {
 					how = "running and healthy"
 				}
-				fmt.Fprintf(g.stderr, "berth: restored %s from %s: %s, %s; %s\n", s.Container, res.ID, backupPlural(s.Files, "file"), sizeText(s.Bytes), how)
+				fmt.Fprintf(g.stderr, "berth: restored %s from %s: %s, %s; %s\n", s.Container, res.ID, backupPlural(s.Files, "file"), byteSize(s.Bytes), how)
 				for _, model := range s.Models {
 					fmt.Fprintf(g.stderr, "berth: hint: pull %s again: berth ollama pull %s\n", model, model)
 				}
@@ -389,7 +389,7 @@ func (p *backupProgress) event(ev backup.Event) {
 		if ev.Total > 0 {
 			pct = ev.Done * 100 / ev.Total
 		}
-		fmt.Fprintf(p.w, "\r\x1b[2K%s %s: %s of %s (%d%%)", ev.Container, ev.Path, sizeText(ev.Done), sizeText(ev.Total), pct)
+		fmt.Fprintf(p.w, "\r\x1b[2K%s %s: %s of %s (%d%%)", ev.Container, ev.Path, byteSize(ev.Done), byteSize(ev.Total), pct)
 		p.live = true
 		return
 	}
@@ -440,20 +440,6 @@ func (p *backupProgress) clear() {
 }
 
 func (p *backupProgress) close() { p.clear() }
-
-// sizeText prints a byte count in binary units.
-func sizeText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
 
 // backupPlural writes n and noun, with an s unless n is 1.
 func backupPlural(n int, noun string) string {

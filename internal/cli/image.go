@@ -208,7 +208,7 @@ func buildLine(e image.Event, el time.Duration) string {
 	}
 	switch {
 	case (e.Stage == "fetch" || e.Stage == "download") && e.Total > 0:
-		line += fmt.Sprintf(" %s/%s", mb(e.Done), mb(e.Total))
+		line += fmt.Sprintf(" %s/%s", byteSize(e.Done), byteSize(e.Total))
 	case e.Total > 0:
 		line += fmt.Sprintf(" (%d/%d)", e.Done+1, e.Total)
 	}
@@ -251,8 +251,6 @@ func wrapText(s string, width int) string {
 	return b.String()
 }
 
-func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
-
 func newImageBuildCmd(g *globals, f *imageFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "build [--all | NAME...]",
@@ -283,7 +281,7 @@ same lock gives the same digest and needs no network.`,
 			}
 			if !g.json {
 				for _, rec := range recs {
-					fmt.Fprintf(g.stdout, "%s\t%s\t%s\t%s\n", rec.Ref, rec.Digest, mb(rec.Size), rec.Tarball)
+					fmt.Fprintf(g.stdout, "%s\t%s\t%s\t%s\n", rec.Ref, rec.Digest, byteSize(rec.Size), rec.Tarball)
 				}
 			}
 			if g.json {
@@ -332,7 +330,7 @@ func newImageListCmd(g *globals) *cobra.Command {
 					locked = "yes"
 				}
 				if r.Digest != "" {
-					size, dg = mb(r.Size), r.Digest[:19]
+					size, dg = byteSize(r.Size), r.Digest[:19]
 				}
 				fmt.Fprintf(g.stdout, "%-14s %-8s %-6s %-10s %s\n", r.Name, origin, locked, size, dg)
 			}

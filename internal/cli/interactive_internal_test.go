@@ -51,3 +51,11 @@ func TestPrefixer(t *testing.T) {
 		t.Error("two containers have the same colour")
 	}
 }
+
+func TestByteSize(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 1000: "1.0 kB", 12_800_000: "12.8 MB", 999_960_000: "1.0 GB", 1_234_567_890: "1.2 GB", 5e15: "5.0 PB"} {
+		if got := byteSize(n); got != want {
+			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -164,7 +164,7 @@ as the seed's ollama-list alias does; the container needs no client.`,
 					if ps {
 						when = m.ExpiresAt.Local().Format(time.TimeOnly)
 					}
-					rows = append(rows, []string{m.Name, id, humanBytes(m.Size), when})
+					rows = append(rows, []string{m.Name, id, byteSize(m.Size), when})
 				}
 				writeRows(g.stdout, rows)
 				return nil
@@ -544,18 +544,6 @@ POSTGRES_PASSWORD only when it creates the cluster.`,
 	rotate.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for each recreated service")
 	cmd.AddCommand(list, show, rotate)
 	return cmd
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 func humanAge(t time.Time) string {

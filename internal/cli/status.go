@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/runtime"
 )
@@ -123,28 +124,16 @@ func dashIfEmpty(s string) string {
 func limitString(r runtime.Resources) string {
 	var parts []string
 	if r.MemoryBytes > 0 {
-		parts = append(parts, "mem="+bytesString(r.MemoryBytes))
+		parts = append(parts, "mem="+desired.FormatBytes(r.MemoryBytes))
 	}
 	if r.NanoCPUs > 0 {
 		parts = append(parts, "cpus="+strconv.FormatFloat(float64(r.NanoCPUs)/1e9, 'f', -1, 64))
 	}
 	if r.ShmBytes > 0 && r.ShmBytes != 64<<20 {
-		parts = append(parts, "shm="+bytesString(r.ShmBytes))
+		parts = append(parts, "shm="+desired.FormatBytes(r.ShmBytes))
 	}
 	if r.PidsLimit > 0 {
 		parts = append(parts, "pids="+strconv.FormatInt(r.PidsLimit, 10))
 	}
 	return strings.Join(parts, ",")
-}
-
-func bytesString(n int64) string {
-	for _, u := range []struct {
-		s string
-		n int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n >= u.n && n%u.n == 0 {
-			return strconv.FormatInt(n/u.n, 10) + u.s
-		}
-	}
-	return strconv.FormatInt(n, 10) + "B"
 }

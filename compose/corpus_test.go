@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/voidnxlabs/berth/compose"
+	"github.com/voidnxlabs/berth/internal/golden"
 )
 
 // TestCorpus imports each compose project under testdata (written in the
@@ -36,9 +37,9 @@ func TestCorpus(t *testing.T) {
 			for _, n := range res.Notes {
 				notes.WriteString(n.String() + "\n")
 			}
-			golden(t, filepath.Join(dir, "berth.yaml.golden"), clean(string(res.YAML)))
-			golden(t, filepath.Join(dir, "notes.golden"), clean(notes.String()))
-			golden(t, filepath.Join(dir, "plan.golden"), clean(res.State.String()))
+			checkGolden(t, filepath.Join(dir, "berth.yaml.golden"), clean(string(res.YAML)))
+			checkGolden(t, filepath.Join(dir, "notes.golden"), clean(notes.String()))
+			checkGolden(t, filepath.Join(dir, "plan.golden"), clean(res.State.String()))
 		})
 	}
 }
@@ -67,21 +68,9 @@ func caseOptions(t *testing.T, dir string) compose.ImportOptions {
 	return opts
 }
 
-func golden(t *testing.T, path, got string) {
+func checkGolden(t *testing.T, path, got string) {
 	t.Helper()
-	if os.Getenv("BERTH_UPDATE") != "" {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (BERTH_UPDATE=1 writes it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs (BERTH_UPDATE=1 rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Check(t, path, []byte(got))
 }
 
 // TestImportIntoExistingKit: services are added to a kit the config

@@ -93,7 +93,7 @@ func TestDocs(t *testing.T) {
 	fmt.Fprintf(&b, "\n%d fields: %d mapped, %d mapped with a note, %d refused, %d ignored.\n",
 		len(compose.Fields()), counts[compose.Mapped], counts[compose.Noted], counts[compose.Refused], counts[compose.Ignored])
 	b.WriteString(docsTail)
-	golden(t, "../docs/compose.md", b.String())
+	checkGolden(t, "../docs/compose.md", b.String())
 }
 
 const docsHead = `# Compose files: berth import compose and berth export compose

@@ -22,6 +22,7 @@ import (
 
 	"github.com/voidnxlabs/berth/image/deb"
 	"github.com/voidnxlabs/berth/image/deb/debtest"
+	"github.com/voidnxlabs/berth/internal/golden"
 )
 
 // fixture publishes a tiny bookworm-like archive.
@@ -141,47 +142,11 @@ func listing(t *testing.T, res *Result) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-func golden(t *testing.T, name, got string) {
+func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if os.Getenv("BERTH_UPDATE") != "" {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with BERTH_UPDATE=1 to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from the golden file (BERTH_UPDATE=1 rewrites it):\n%s", name, diffLines(string(want), got))
-	}
+	golden.Check(t, filepath.Join("testdata", name), []byte(got))
 }
 
-func diffLines(a, b string) string {
-	as, bs := strings.Split(a, "\n"), strings.Split(b, "\n")
-	inA := map[string]bool{}
-	for _, l := range as {
-		inA[l] = true
-	}
-	inB := map[string]bool{}
-	for _, l := range bs {
-		inB[l] = true
-	}
-	var out []string
-	for _, l := range as {
-		if !inB[l] {
-			out = append(out, "- "+l)
-		}
-	}
-	for _, l := range bs {
-		if !inA[l] {
-			out = append(out, "+ "+l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
 
 func TestBuildSmall(t *testing.T) {
 	a := fixture(t)
@@ -193,7 +158,7 @@ func TestBuildSmall(t *testing.T) {
 	if err := validate.Image(res.Image); err != nil {
 		t.Fatalf("invalid image: %v", err)
 	}
-	golden(t, "small.txt", listing(t, res))
+	checkGolden(t, "small.txt", listing(t, res))
 
 	var names []string
 	for _, p := range res.Lock.Packages {

@@ -3,13 +3,13 @@ package plan_test
 import (
 	"context"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/voidnxlabs/berth/apply"
 	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/internal/golden"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/plan/plantest"
 	"github.com/voidnxlabs/berth/runtime"
@@ -88,25 +88,9 @@ func (w *world) up(d desired.State, opts plan.Options) {
 	}
 }
 
-func golden(t *testing.T, name, got string) {
+func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if os.Getenv("BERTH_UPDATE") == "1" {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with BERTH_UPDATE=1 to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (BERTH_UPDATE=1 rewrites it)\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name+".golden"), []byte(got))
 }
 
 func TestPlans(t *testing.T) {
@@ -209,7 +193,7 @@ func TestPlans(t *testing.T) {
 			d := w.state(muts...)
 			p := w.plan(d, tc.opts)
 			text := strings.ReplaceAll(p.String(), w.data, "$DATA")
-			golden(t, tc.name, text)
+			checkGolden(t, tc.name, text)
 
 			if tc.name == "image-missing" {
 				return // nothing to pull from here
@@ -235,7 +219,7 @@ func TestPlanJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "fresh-ollama.json", strings.ReplaceAll(string(b), w.data, "$DATA")+"\n")
+	checkGolden(t, "fresh-ollama.json", strings.ReplaceAll(string(b), w.data, "$DATA")+"\n")
 
 	empty, err := (&plan.Plan{Project: project}).JSON()
 	if err != nil {

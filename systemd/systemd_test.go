@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/internal/golden"
 	"github.com/voidnxlabs/berth/plan/plantest"
 	"github.com/voidnxlabs/berth/runtime"
 	"github.com/voidnxlabs/berth/systemd"
@@ -64,7 +65,7 @@ func TestGenerate(t *testing.T) {
 			for _, f := range files {
 				b.WriteString("-- " + f.Name + " --\n" + f.Text)
 			}
-			golden(t, filepath.Join("testdata", tc.name+".golden"), b.String())
+			checkGolden(t, filepath.Join("testdata", tc.name+".golden"), b.String())
 		})
 	}
 }
@@ -88,24 +89,9 @@ func TestGenerateErrors(t *testing.T) {
 	}
 }
 
-func golden(t *testing.T, path, got string) {
+func checkGolden(t *testing.T, path, got string) {
 	t.Helper()
-	if os.Getenv("BERTH_UPDATE") != "" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (BERTH_UPDATE=1 writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (BERTH_UPDATE=1 rewrites it):\n%s", path, got)
-	}
+	golden.Check(t, path, []byte(got))
 }
 
 // TestVerify checks the units with systemd's own parser: unknown keys,

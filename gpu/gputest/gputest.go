@@ -25,6 +25,7 @@ import (
 	"github.com/rogpeppe/go-internal/txtar"
 
 	"github.com/voidnxlabs/berth/gpu"
+	"github.com/voidnxlabs/berth/internal/golden"
 )
 
 // Dir is the directory of the fake host archives.
@@ -105,20 +106,5 @@ func Extract(path, dir string) (gpu.Host, error) {
 // Golden compares got with the file at path; BERTH_UPDATE=1 rewrites it.
 func Golden(t testing.TB, path, got string) {
 	t.Helper()
-	if os.Getenv("BERTH_UPDATE") == "1" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with BERTH_UPDATE=1 to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs (BERTH_UPDATE=1 rewrites it)\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	golden.Check(t, path, []byte(got))
 }

@@ -3,12 +3,12 @@ package podman
 import (
 	"encoding/json"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/voidnxlabs/berth/internal/golden"
 	"github.com/voidnxlabs/berth/runtime"
 )
 
@@ -56,20 +56,7 @@ func TestSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "spec.golden.json")
-	if os.Getenv("BERTH_UPDATE") != "" {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (BERTH_UPDATE=1 writes it)", err)
-	}
-	if string(got)+"\n" != string(want) {
-		t.Errorf("spec differs from %s (BERTH_UPDATE=1 rewrites it):\n%s", path, got)
-	}
+	golden.Check(t, filepath.Join("testdata", "spec.golden.json"), append(got, '\n'))
 }
 
 func TestSpecErrors(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/voidnxlabs/berth/internal/atomicfile"
 )
 
 // Repo is a backup repository: a directory of manifests and packs. It
@@ -286,32 +288,8 @@ func (r *Repo) prune(ret Retention) (removed []string, err error) {
 	return removed, nil
 }
 
-// writeFile writes data to p atomically and durably.
-func writeFile(p string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
-}
+// writeFile writes data to p atomically and durably, private to the
+// user.
+func writeFile(p string, data []byte) error { return atomicfile.Write(p, data, 0o600) }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func syncDir(dir string) error { return atomicfile.SyncDir(dir) }

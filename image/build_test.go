@@ -147,7 +147,6 @@ func checkGolden(t *testing.T, name, got string) {
 	golden.Check(t, filepath.Join("testdata", name), []byte(got))
 }
 
-
 func TestBuildSmall(t *testing.T) {
 	a := fixture(t)
 	b := testBuilder(t, a, t.TempDir(), nil)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/voidnxlabs/berth/image/deb"
+	"github.com/voidnxlabs/berth/internal/atomicfile"
 )
 
 // layerFormat names the way package layers are written. It is part of
@@ -113,23 +114,13 @@ func (c *layerCache) putLayer(key string, m *pkgMeta, l *blobLayer) {
 	c.putMeta(key, m)
 }
 
+// writeAtomic writes a cache entry whole or not at all, so that a build
+// killed midway leaves no half entry for the next one to trust.
 func writeAtomic(path string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".part-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, b, 0o600)
 }
 
 // metaOf records an unpacked package.

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/voidnxlabs/berth/internal/atomicfile"
 )
 
 // Dir is one project's part of the state directory.
@@ -81,55 +83,17 @@ func (d *Dir) path(elem ...string) string {
 	return filepath.Join(append([]string{d.Root, "projects", d.Project}, elem...)...)
 }
 
-// writeFile writes data to p atomically: readers see the old content or
-// the new, never a part, and a crash leaves the old file in place.
-func writeFile(p string, data []byte) error {
-	tmp, err := writeTemp(filepath.Dir(p), filepath.Base(p), data)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	return os.Rename(tmp, p)
-}
+// writeFile writes data to p atomically, private to the user.
+func writeFile(p string, data []byte) error { return atomicfile.Write(p, data, 0o600) }
 
 // writeTemp writes data to a new 0600 file in dir, synced to disk, and
 // returns its path. The caller renames or links it into place.
 func writeTemp(dir, base string, data []byte) (string, error) {
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return "", err
-	}
-	name := tmp.Name()
-	fail := func(err error) (string, error) {
-		tmp.Close()
-		os.Remove(name)
-		return "", err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		return fail(err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(name)
-		return "", err
-	}
-	return name, nil
+	return atomicfile.WriteTemp(dir, base, data, 0o600)
 }
 
 // syncDir makes a rename or link in dir survive a crash.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
+func syncDir(dir string) error { return atomicfile.SyncDir(dir) }
 
 // ErrNotFound reports a secret or generation that does not exist.
 var ErrNotFound = errors.New("not found")

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/internal/atomicfile"
 	"github.com/voidnxlabs/berth/state"
 	"github.com/voidnxlabs/berth/systemd"
 )
@@ -166,7 +167,7 @@ func (g *globals) systemdGenerate(f *systemdFlags, args []string) error {
 				mode = 0o600
 			}
 		}
-		if err := writeAtomic(path, []byte(file.Text), mode); err != nil {
+		if err := atomicfile.Write(path, []byte(file.Text), mode); err != nil {
 			return withHint(fmt.Errorf("writing %s: %w", path, err), ExitFailure, "pick a writable directory with -o")
 		}
 		fmt.Fprintf(g.stderr, "berth: wrote %s\n", path)
@@ -187,33 +188,6 @@ func secretValues(p *loaded) []string {
 		}
 	}
 	return out
-}
-
-// writeAtomic writes a file the way systemd should find it: whole or not
-// at all (a temporary file in the same directory, synced, renamed), with
-// mode set before the content is in place.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func hasGPUs(st *desired.State) bool {

@@ -6,10 +6,10 @@ import (
 	"io"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 
 	"github.com/voidnxlabs/berth/runtime"
+	"github.com/voidnxlabs/berth/runtime/stream"
 )
 
 // Exec runs a command in a running container and returns its exit code.
@@ -99,36 +99,14 @@ func (e *Engine) Exec(ctx context.Context, ctr string, opts runtime.ExecOptions)
 	if opts.TTY && opts.Resize != nil {
 		go func() {
 			<-sized
-			for {
-				select {
-				case <-rctx.Done():
-					return
-				case sz, ok := <-opts.Resize:
-					if !ok {
-						return
-					}
-					_ = resize(sz)
-				}
-			}
+			stream.Resizes(rctx, opts.Resize, func(sz [2]uint) { _ = resize(sz) })
 		}()
 	}
-	done := make(chan error, 1)
-	go func() {
-		var err error
-		if opts.TTY {
-			_, err = io.Copy(stdout, att.Reader)
-		} else {
-			_, err = stdcopy.StdCopy(stdout, stderr, att.Reader)
+	if err := stream.Output(ctx, opts.TTY, att.Reader, stdout, stderr); err != nil {
+		if ctx.Err() != nil {
+			return -1, ctx.Err()
 		}
-		done <- err
-	}()
-	select {
-	case <-ctx.Done():
-		return -1, ctx.Err()
-	case err := <-done:
-		if err != nil {
-			return -1, fmt.Errorf("reading exec output in %q: %w", ctr, err)
-		}
+		return -1, fmt.Errorf("reading exec output in %q: %w", ctr, err)
 	}
 	// The exit code can trail the end of output by a moment.
 	deadline := time.Now().Add(10 * time.Second)

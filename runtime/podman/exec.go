@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 
 	"github.com/voidnxlabs/berth/runtime"
+	"github.com/voidnxlabs/berth/runtime/stream"
 )
 
 // hijack sends a request that upgrades the connection to a raw stream, as
@@ -104,38 +105,16 @@ func (e *Engine) Exec(ctx context.Context, ctr string, opts runtime.ExecOptions)
 	if opts.TTY && opts.Resize != nil {
 		rctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		go func() {
-			for {
-				select {
-				case <-rctx.Done():
-					return
-				case sz, ok := <-opts.Resize:
-					if !ok {
-						return
-					}
-					q := url.Values{"h": {strconv.Itoa(int(sz[0]))}, "w": {strconv.Itoa(int(sz[1]))}}
-					_ = e.do(rctx, http.MethodPost, "/exec/"+cr.ID+"/resize", q, nil, nil)
-				}
-			}
-		}()
+		go stream.Resizes(rctx, opts.Resize, func(sz [2]uint) {
+			q := url.Values{"h": {strconv.Itoa(int(sz[0]))}, "w": {strconv.Itoa(int(sz[1]))}}
+			_ = e.do(rctx, http.MethodPost, "/exec/"+cr.ID+"/resize", q, nil, nil)
+		})
 	}
-	done := make(chan error, 1)
-	go func() {
-		var err error
-		if opts.TTY {
-			_, err = io.Copy(stdout, br)
-		} else {
-			_, err = stdcopy.StdCopy(stdout, stderr, br)
+	if err := stream.Output(ctx, opts.TTY, br, stdout, stderr); err != nil {
+		if ctx.Err() != nil {
+			return -1, ctx.Err()
 		}
-		done <- err
-	}()
-	select {
-	case <-ctx.Done():
-		return -1, ctx.Err()
-	case err := <-done:
-		if err != nil {
-			return -1, fmt.Errorf("reading exec output in %q: %w", ctr, err)
-		}
+		return -1, fmt.Errorf("reading exec output in %q: %w", ctr, err)
 	}
 	// The exit code can trail the end of output by a moment.
 	deadline := time.Now().Add(10 * time.Second)

@@ -38,8 +38,13 @@
 //	Secrets, SecretShow, SecretRotate       secrets.go
 //	URLs                                    url.go
 //	Doctor                                  doctor.go
+//	GPUs                                    gpu.go
 //	Backup, Restore, Backups, BackupVerify,
 //	  BackupPrune, BackupRepo               backup.go
+//
+// Cluster rendering and apply stay in package cluster, which the CLI
+// calls itself: the use-case layer must not link Kubernetes' modules into
+// every program that uses it (internal/depcheck).
 //
 // An engine given in Options (runtime/fake in tests) is used as it is and
 // never closed by the Project; otherwise the engine named by Options.Runtime

@@ -14,6 +14,7 @@ import (
 
 	"github.com/voidnxlabs/berth/config"
 	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/runtime"
@@ -428,5 +429,37 @@ func TestParseUlimits(t *testing.T) {
 		if _, err := project.ParseUlimits(bad); err == nil {
 			t.Errorf("ParseUlimits(%q) accepted it", bad)
 		}
+	}
+}
+
+// TestGPUs: on a host without GPUs an optional request is skipped and one
+// that is not optional is reported, without failing the report.
+func TestGPUs(t *testing.T) {
+	e := newEnv(t)
+	e.write(configV1 + `  infer:
+    image: example.org/web:1
+    gpu: { devices: all, optional: true }
+  train:
+    image: example.org/web:1
+    gpu: all
+`)
+	host := gpu.Host{Root: t.TempDir()} // an empty tree: no GPUs at all
+	p, err := project.Open(t.Context(), project.Options{ConfigFile: filepath.Join(e.dir, "berth.yaml"), StateDir: e.state, Engine: e.eng, GPUHost: &host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := p.GPUs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := rep.Assignments["lt-infer"]; !ok || a.Skipped == "" {
+		t.Errorf("optional request: %+v (%v)", a, ok)
+	}
+	if rep.Errors["lt-train"] == "" || len(rep.Inventory.GPUs) != 0 {
+		t.Errorf("report: %+v", rep)
+	}
+	// Up refuses the request that cannot be met, with a hint.
+	if _, err := p.Up(t.Context(), project.UpOptions{}); !errors.Is(err, gpu.ErrNoGPU) || project.Hint(err) == "" {
+		t.Errorf("up with an unmet gpu request: %v (hint %q)", err, project.Hint(err))
 	}
 }

@@ -108,12 +108,10 @@ ml:
   ollama:
     image: {{ollama}}
     modelsPath: {{data}}/ollama
-    user: "0"
     gpu: none
   jupyter:
-    image: {{python-ml}}
+    image: {{jupyterlab}}
     notebooksPath: {{data}}/notebooks
-    command: [jupyter, notebook, --ip=0.0.0.0, --port=8888, --no-browser, --notebook-dir=/home/jovyan/work]
     gpu: none
   comfyui.enable: false
   vllm.enable: false
@@ -130,7 +128,6 @@ dev:
     httpPort: {{http}}
     httpsPort: {{https}}
     dataPath: {{data}}/proxy
-    user: "0"
   postgres:
     image: {{postgres-dev}}
     dataPath: {{data}}/postgres
@@ -230,7 +227,7 @@ func TestDemoStack(t *testing.T) {
 		t.Skip("needs root: data paths are made with the services' owners")
 	}
 	eng := testenv.Docker(t)
-	s := newStack(t, buildImages(t, eng, "ollama", "python-ml", "postgres-dev", "caddy", "code-server"))
+	s := newStack(t, buildImages(t, eng, "ollama", "jupyterlab", "postgres-dev", "caddy", "code-server"))
 	s.up()
 
 	var rows []struct{ Name, State, Health string }
@@ -590,6 +587,98 @@ func testAliases(s *stack) {
 			s.t.Errorf("%s: output lacks %q:\n%s", c.line, c.want, out)
 		}
 	}
+
+	// Every alias of the seed, against berth's own images: none of them has
+	// bash, Ollama's and Caddy's have no shell at all, so the enter aliases
+	// run on berth's toolbox where needed, with commands from a pipe and
+	// after the alias. Aliases of services the demo disables say that there
+	// is nothing there (an error with a hint, or "nothing to do").
+	var list []struct{ Name string }
+	if err := json.Unmarshal([]byte(s.must("aliases", "--json")), &list); err != nil {
+		s.t.Fatal(err)
+	}
+	enabled := map[string]bool{"ml-ollama": true, "ml-jupyter": true, "dev-code": true, "dev-proxy": true, "dev-pg": true}
+	ran := 0
+	for _, a := range list {
+		prefix, verb, ok := cutVerb(a.Name)
+		if !ok {
+			continue // ollama-list, dev-pg-psql, KIT-*-all: above
+		}
+		if !enabled[prefix] {
+			c := exec.CommandContext(s.t.Context(), "bash", "-c", "eval \"$BERTH_ALIASES\"\n"+a.Name+" </dev/null")
+			c.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "BERTH_ALIASES="+script, "BERTH_STATE_DIR="+s.state)
+			out, err := c.CombinedOutput()
+			said := false
+			for _, w := range []string{"berth: hint:", "nothing to do", "no containers"} {
+				said = said || strings.Contains(string(out), w)
+			}
+			if !said {
+				s.t.Errorf("%s of a disabled service: %v\n%s", a.Name, err, out)
+			}
+			ran++
+			continue
+		}
+		var line, want string
+		switch verb {
+		case "enter":
+			line = "echo 'ls -la /dev | grep -c null; echo in-$((6*7))' | " + a.Name + " && " + a.Name + " ls -la /dev"
+			want = "in-42"
+		case "status":
+			line, want = a.Name, "running"
+		case "logs":
+			line, want = a.Name+" --tail 5 2>&1; echo logs-done", "logs-done"
+		case "restart":
+			line, want = a.Name+" --wait && "+prefix+"-status", "healthy"
+		case "stop":
+			line, want = a.Name+" && "+prefix+"-status", "exited"
+		case "start":
+			line, want = prefix+"-stop && "+a.Name+" --wait && "+prefix+"-status", "healthy"
+		}
+		out := bash(line)
+		if !strings.Contains(out, want) {
+			s.t.Errorf("%s: output lacks %q:\n%s", line, want, out)
+		}
+		if verb == "stop" {
+			bash(prefix + "-start --wait")
+		}
+		if verb == "enter" && !strings.Contains(out, " null") {
+			s.t.Errorf("%s ls -la /dev: no /dev/null:\n%s", a.Name, out)
+		}
+		ran++
+	}
+	if ran < 30 {
+		s.t.Errorf("ran %d per-service aliases, want every one of the 10 services' six", ran)
+	}
+	// The seed's troubleshooting commands in a shell-less image.
+	out := bash("ml-ollama-enter ping -c1 -W5 " + s.kitHost("ml") + " && ml-ollama-enter ps")
+	if !strings.Contains(out, "1 packets received") || !strings.Contains(out, "ollama serve") {
+		s.t.Errorf("ping and ps in ml-ollama:\n%s", out)
+	}
+	for _, kit := range []string{"ml", "dev"} {
+		bash(kit + "-stop-all && " + kit + "-start-all --wait")
+		if out := bash(kit + "-status-all"); strings.Contains(out, "exited") || !strings.Contains(out, "healthy") {
+			s.t.Errorf("%s-start-all:\n%s", kit, out)
+		}
+	}
+}
+
+// cutVerb splits a per-service alias (ml-ollama-enter) into its prefix and
+// verb.
+func cutVerb(name string) (prefix, verb string, ok bool) {
+	for _, v := range []string{"enter", "status", "start", "stop", "restart", "logs"} {
+		if p, found := strings.CutSuffix(name, "-"+v); found && !strings.HasSuffix(p, "-all") && p != "ml" && p != "dev" {
+			return p, v, true
+		}
+	}
+	return "", "", false
+}
+
+// kitHost is the host's address on the test's kit network.
+func (s *stack) kitHost(kit string) string {
+	if kit == "ml" {
+		return "10.217.1.10"
+	}
+	return "10.217.2.10"
 }
 
 func testErrors(s *stack) {

@@ -87,10 +87,16 @@ type Service struct {
 	Container   string // ml-ollama
 	Slot        int    // last octet of its fixed address
 	Description string
-	Image       string // what a real user pulls today
-	Ports       []Port
-	Paths       []Path
-	Env         map[string]string
+	// Image is berth's own image where berth builds one from a built-in
+	// recipe (ghcr.io/voidnxlabs/NAME:latest, built on `berth up` when
+	// missing), else the upstream image, which must be pulled.
+	Image string
+	// Upstream is the project's own published image, one `image:` away
+	// when a user prefers it to berth's build.
+	Upstream string
+	Ports    []Port
+	Paths    []Path
+	Env      map[string]string
 	// Env and Command may use {port}, replaced by the chosen main port, for
 	// images that read their listen port from the environment or arguments,
 	// and {url:KIT/SERVICE}, replaced by that service's http://address:port
@@ -158,11 +164,14 @@ var mlKit = &Kit{
 		{
 			Name: "ollama", Kit: "ml", Container: "ml-ollama", Slot: 11,
 			Description: "Ollama: LLM inference with CUDA support",
-			Image:       "docker.io/ollama/ollama:0.17.4",
+			Image:       "ghcr.io/voidnxlabs/ollama:latest",
+			Upstream:    "docker.io/ollama/ollama:0.17.4",
 			Ports:       []Port{{Option: "port", Default: 11434, Protocol: "tcp", Description: "Ollama API port"}},
-			Paths: []Path{{Option: "modelsPath", Default: "/var/lib/ollama/models", Target: "/root/.ollama/models",
-				Description: "host directory holding the downloaded models"}},
-			Env:         map[string]string{"OLLAMA_MODELS": "/root/.ollama/models", "OLLAMA_HOST": "0.0.0.0:{port}"},
+			// berth's image runs Ollama as uid 1000 (the upstream image
+			// runs it as root, with the models in /root/.ollama/models).
+			Paths: []Path{{Option: "modelsPath", Default: "/var/lib/ollama/models", Target: "/home/ollama/.ollama/models",
+				UID: 1000, GID: 1000, Description: "host directory holding the downloaded models"}},
+			Env:         map[string]string{"OLLAMA_MODELS": "/home/ollama/.ollama/models", "OLLAMA_HOST": "0.0.0.0:{port}"},
 			Health:      Health{Kind: "http", PortOption: "port", Path: "/api/version", StartPeriod: 60 * time.Second},
 			GPU:         GPUOptional,
 			AliasPrefix: "ml-ollama",
@@ -172,11 +181,14 @@ var mlKit = &Kit{
 		{
 			Name: "jupyter", Kit: "ml", Container: "ml-jupyter", Slot: 12,
 			Description: "Jupyter Lab: ML development environment",
-			Image:       "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12",
+			Image:       "ghcr.io/voidnxlabs/jupyterlab:latest",
+			Upstream:    "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12",
 			Ports:       []Port{{Option: "port", Default: 8888, Protocol: "tcp", Description: "Jupyter Lab port"}},
 			Paths: []Path{{Option: "notebooksPath", Default: "/home/kernelcore/dev/notebooks", Target: "/home/jovyan/work",
 				UID: 1000, GID: 100, Description: "host directory with the notebooks"}},
-			Command:     []string{"start-notebook.py", "--ServerApp.ip=0.0.0.0", "--ServerApp.port={port}"},
+			// Both berth's image and Jupyter's own have jupyter on PATH,
+			// jovyan (1000:100) and the notebooks in /home/jovyan/work.
+			Command:     []string{"jupyter", "lab", "--ip=0.0.0.0", "--port={port}", "--no-browser", "--ServerApp.root_dir=/home/jovyan/work"},
 			Health:      Health{Kind: "http", PortOption: "port", Path: "/api", StartPeriod: 60 * time.Second},
 			GPU:         GPUOptional,
 			AliasPrefix: "ml-jupyter",
@@ -187,6 +199,7 @@ var mlKit = &Kit{
 			Name: "comfyui", Kit: "ml", Container: "ml-comfyui", Slot: 13,
 			Description: "ComfyUI: Stable Diffusion image generation",
 			Image:       "docker.io/yanwk/comfyui-boot:cu128-slim",
+			Upstream:    "docker.io/yanwk/comfyui-boot:cu128-slim",
 			Ports:       []Port{{Option: "port", Default: 8188, Protocol: "tcp", Description: "ComfyUI web port"}},
 			Paths: []Path{{Option: "dataPath", Default: "/var/lib/comfyui", Target: "/root",
 				Description: "host directory with ComfyUI, its models and outputs"}},
@@ -200,6 +213,7 @@ var mlKit = &Kit{
 			Name: "vllm", Kit: "ml", Container: "ml-vllm", Slot: 14,
 			Description: "vLLM: high-performance LLM inference (OpenAI-compatible API)",
 			Image:       "docker.io/vllm/vllm-openai:v0.11.0",
+			Upstream:    "docker.io/vllm/vllm-openai:v0.11.0",
 			Ports:       []Port{{Option: "port", Default: 8000, Protocol: "tcp", Description: "OpenAI-compatible API port"}},
 			Paths: []Path{{Option: "cachePath", Default: "/var/lib/vllm/huggingface", Target: "/root/.cache/huggingface",
 				Description: "host directory for the Hugging Face model cache"}},
@@ -213,6 +227,7 @@ var mlKit = &Kit{
 			Name: "localai", Kit: "ml", Container: "ml-localai", Slot: 15,
 			Description: "LocalAI: multi-modal AI inference",
 			Image:       "docker.io/localai/localai:v3.7.0-gpu-nvidia-cuda-12",
+			Upstream:    "docker.io/localai/localai:v3.7.0-gpu-nvidia-cuda-12",
 			Ports:       []Port{{Option: "port", Default: 8080, Protocol: "tcp", Description: "LocalAI API port"}},
 			Paths: []Path{{Option: "modelsPath", Default: "/var/lib/localai/models", Target: "/build/models",
 				Description: "host directory holding LocalAI's models"}},
@@ -234,6 +249,7 @@ var devKit = &Kit{
 			Name: "dev-ml", Kit: "dev", Container: "dev-ml", Slot: 11,
 			Description: "Dev-ML: full ML development environment (Jupyter on berth's python-ml image)",
 			Image:       "ghcr.io/voidnxlabs/python-ml:latest",
+			Upstream:    "quay.io/jupyter/scipy-notebook:python-3.12",
 			Ports:       []Port{{Option: "port", Default: 8889, Protocol: "tcp", Description: "Jupyter port of the dev box"}},
 			Paths: []Path{{Option: "workspacePath", Default: "/home/kernelcore/dev/workspace", Target: "/workspace",
 				UID: 1000, GID: 1000, Description: "host directory mounted as /workspace"}},
@@ -247,6 +263,7 @@ var devKit = &Kit{
 			Name: "chat-ui", Kit: "dev", Container: "dev-chat-ui", Slot: 12,
 			Description: "Chat-UI: LLM chat interface (Open WebUI) talking to Ollama",
 			Image:       "ghcr.io/open-webui/open-webui:v0.6.34",
+			Upstream:    "ghcr.io/open-webui/open-webui:v0.6.34",
 			Ports:       []Port{{Option: "port", Default: 3000, Protocol: "tcp", Description: "chat UI web port"}},
 			Paths: []Path{{Option: "dataPath", Default: "/var/lib/chat-ui", Target: "/app/backend/data",
 				Description: "host directory with chats and settings"}},
@@ -258,7 +275,8 @@ var devKit = &Kit{
 		{
 			Name: "code-server", Kit: "dev", Container: "dev-code-server", Slot: 13,
 			Description: "Code-Server: VS Code in the browser",
-			Image:       "docker.io/codercom/code-server:4.100.3",
+			Image:       "ghcr.io/voidnxlabs/code-server:latest",
+			Upstream:    "docker.io/codercom/code-server:4.100.3",
 			Ports:       []Port{{Option: "port", Default: 8443, Protocol: "tcp", Description: "code-server web port"}},
 			Paths: []Path{{Option: "workspacePath", Default: "/home/kernelcore/dev", Target: "/home/coder/project",
 				UID: 1000, GID: 1000, Description: "host directory opened in the editor"}},
@@ -273,13 +291,16 @@ var devKit = &Kit{
 		{
 			Name: "proxy", Kit: "dev", Container: "dev-proxy", Slot: 14,
 			Description: "Proxy: Caddy reverse proxy giving every service a name",
-			Image:       "docker.io/library/caddy:2.10.2",
+			Image:       "ghcr.io/voidnxlabs/caddy:latest",
+			Upstream:    "docker.io/library/caddy:2.10.2",
 			Ports: []Port{
 				{Option: "httpPort", Default: 80, Protocol: "tcp", Description: "HTTP port"},
 				{Option: "httpsPort", Default: 443, Protocol: "tcp", Description: "HTTPS port (Caddy's internal CA)"},
 			},
+			// berth's Caddy runs as uid 1000 and keeps its admin socket,
+			// CA and certificates in /data.
 			Paths: []Path{{Option: "dataPath", Default: "/var/lib/berth-proxy", Target: "/data",
-				Description: "host directory with Caddy's certificates and state"}},
+				UID: 1000, GID: 1000, Description: "host directory with Caddy's certificates and state"}},
 			Health:      Health{Kind: "tcp", PortOption: "httpPort", StartPeriod: 20 * time.Second},
 			AliasPrefix: "dev-proxy",
 			ConnectAll:  true,
@@ -288,8 +309,11 @@ var devKit = &Kit{
 		{
 			Name: "postgres", Kit: "dev", Container: "dev-postgres", Slot: 15,
 			Description: "PostgreSQL: development database",
-			Image:       "docker.io/library/postgres:16",
-			Ports:       []Port{{Option: "port", Default: 5432, Protocol: "tcp", Description: "PostgreSQL port"}},
+			// berth's image is PostgreSQL 15 from Debian bookworm; the
+			// upstream image is 16. Their data directories do not mix.
+			Image:    "ghcr.io/voidnxlabs/postgres-dev:latest",
+			Upstream: "docker.io/library/postgres:16",
+			Ports:    []Port{{Option: "port", Default: 5432, Protocol: "tcp", Description: "PostgreSQL port"}},
 			Paths: []Path{{Option: "dataPath", Default: "/var/lib/postgres-dev", Target: "/var/lib/postgresql/data",
 				UID: 999, GID: 999, Description: "host directory with the database cluster"}},
 			Env:         map[string]string{"POSTGRES_USER": "postgres", "POSTGRES_DB": "dev", "PGPORT": "{port}"},

@@ -17,7 +17,7 @@ bash scripts/docker-setup.sh
 BERTH_NO_BROWSER=1 bash scripts/services-setup.sh
 
 # Cold: ~10 minutes (Ollama's cgo build is ~4.5 of them); warm: seconds.
-b image build ollama python-ml postgres-dev caddy code-server --load
+b image build ollama jupyterlab postgres-dev caddy code-server --load
 
 # up writes the proxy's routes before it starts and loads them into the
 # running proxy (Caddy's admin API) after the apply.

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 images=("$@")
-[ ${#images[@]} -gt 0 ] || images=(redis postgres-dev nginx-proxy python-ml app nodejs-dev go-dev)
+[ ${#images[@]} -gt 0 ] || images=(redis postgres-dev nginx-proxy python-ml jupyterlab toolbox app nodejs-dev go-dev)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -42,7 +42,28 @@ func (p *Project) Plan(ctx context.Context, o PlanOptions) (*plan.Plan, error) {
 	if err != nil {
 		return nil, engineError(err)
 	}
-	return plan.Compute(*st, obs, plan.Options{Action: o.Action, Targets: names, Wait: o.Wait}), nil
+	pl := plan.Compute(*st, obs, plan.Options{Action: o.Action, Targets: names, Wait: o.Wait})
+	p.explainPulls(pl)
+	return pl, nil
+}
+
+// explainPulls says of each image the engine lacks whether up builds it
+// from one of berth's recipes or it must come from its registry.
+func (p *Project) explainPulls(pl *plan.Plan) {
+	env, err := p.images()
+	if err != nil {
+		return // the recipes' errors are up's to report
+	}
+	for _, op := range pl.Ops {
+		if op.Kind != plan.PullImage || op.Cause != "not present" {
+			continue
+		}
+		if name, ok := env.recipeFor(op.Target); ok {
+			op.Cause = "not present; up builds it from berth's recipe " + name + " (unless --no-build)"
+		} else {
+			op.Cause = "not present; it must be pulled from its registry (berth has no recipe for it)"
+		}
+	}
 }
 
 // PlanOffline is the desired state of the targeted containers, without

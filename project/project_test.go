@@ -463,3 +463,67 @@ func TestGPUs(t *testing.T) {
 		t.Errorf("up with an unmet gpu request: %v (hint %q)", err, project.Hint(err))
 	}
 }
+
+// TestSecretsAndURLs: the catalog's Jupyter gets a generated token; the
+// project lists who uses it, shows it, gives the service's address, and a
+// rotation recreates exactly the container that receives it.
+func TestSecretsAndURLs(t *testing.T) {
+	e := newEnv(t)
+	e.eng.AddImage("quay.io/jupyter/pytorch-notebook:cuda12-python-3.12", "sha256:"+strings.Repeat("c", 64))
+	e.write(configV1 + `ml:
+  network: { subnet: 10.77.2.0/24 }
+  jupyter: { enable: true, notebooksPath: DATA/nb, gpu: { devices: all, optional: true } }
+`)
+	host := gpu.Host{Root: t.TempDir()}
+	p, err := project.Open(t.Context(), project.Options{ConfigFile: filepath.Join(e.dir, "berth.yaml"), StateDir: e.state, Engine: e.eng, Probe: e.probe, GPUHost: &host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := p.Secrets()
+	if err != nil || len(secrets) != 1 || secrets[0].Name != "jupyter-token" || !slices.Equal(secrets[0].UsedBy, []string{"ml-jupyter"}) {
+		t.Fatalf("secrets: %v %+v", err, secrets)
+	}
+	before, err := p.SecretShow("jupyter-token")
+	if err != nil || len(before) < 20 {
+		t.Fatalf("secret show: %v %q", err, before)
+	}
+	if _, err := p.SecretShow("nope"); !errors.Is(err, project.ErrUnknownSecret) || !strings.Contains(project.Hint(err), "jupyter-token") {
+		t.Errorf("unknown secret: %v (hint %q)", err, project.Hint(err))
+	}
+	us, err := p.URLs([]string{"ml/jupyter"})
+	if err != nil || len(us) != 1 || us[0].Direct != "http://10.77.2.12:8888/" {
+		t.Errorf("urls: %v %+v", err, us)
+	}
+	if _, err := p.Up(t.Context(), project.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.SecretRotate(t.Context(), project.SecretRotateOptions{Name: "jupyter-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Counts[plan.Recreate] != 1 || res.Plan.Ops[0].Target != "ml-jupyter" {
+		t.Errorf("rotate: %q\n%s", res.Summary, res.Plan)
+	}
+	if after, _ := p.SecretShow("jupyter-token"); after == before || len(after) < 20 {
+		t.Errorf("rotate kept the value")
+	}
+}
+
+// TestImagesBare: without a berth.yaml the built-in recipes are listed,
+// and naming none, or one that does not exist, is a typed error.
+func TestImagesBare(t *testing.T) {
+	p := project.Bare(project.Options{StateDir: t.TempDir(), Getenv: func(string) string { return "" }})
+	imgs, err := p.Images()
+	if err != nil || !slices.ContainsFunc(imgs, func(i project.ImageInfo) bool { return i.Name == "redis" && i.Origin == "builtin" }) {
+		t.Fatalf("images: %v %+v", err, imgs)
+	}
+	if _, err := p.ImageBuild(t.Context(), project.ImageBuildOptions{}); !errors.Is(err, project.ErrNoImageNamed) {
+		t.Errorf("build of nothing: %v", err)
+	}
+	if _, err := p.ImageBuild(t.Context(), project.ImageBuildOptions{Names: []string{"nope"}}); !errors.Is(err, project.ErrNoRecipe) {
+		t.Errorf("build of an unknown recipe: %v", err)
+	}
+	if _, err := p.ImageLoad(t.Context(), []string{"redis"}); err == nil {
+		t.Errorf("load of an image never built succeeded")
+	}
+}

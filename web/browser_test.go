@@ -617,9 +617,17 @@ func TestBrowserChat(t *testing.T) {
 		t.Fatalf("creating the model: %v", err)
 	}
 
+	chatFlow(t, b, "chatt-ollama", "tiny:latest", base)
+}
+
+// chatFlow drives the chat page: the model is listed, an answer streams
+// in while Stop is live, Stop ends it, the conversation survives a reload,
+// and the model is deleted after a confirmation.
+func chatFlow(t *testing.T, b *browserEnv, service, model, base string) {
 	b.run(chromedp.Navigate(b.base + "/chat"))
-	b.waitJS(`[...document.querySelectorAll("#chat-model option")].some(o => o.value === "chatt-ollama|tiny:latest")`, 10*time.Second)
-	b.run(chromedp.SendKeys(chromedp.CSS("#chat-input"), "hello world"),
+	b.waitJS(`[...document.querySelectorAll("#chat-model option")].some(o => o.value === "`+service+`|`+model+`")`, 10*time.Second)
+	b.run(chromedp.SetValue(chromedp.CSS("#chat-model"), service+"|"+model),
+		chromedp.SendKeys(chromedp.CSS("#chat-input"), "hello world"),
 		chromedp.Click(chromedp.CSS("#chat-send")))
 	// Streamed: the answer grows while the Stop button is live.
 	b.waitJS(`document.querySelector("#chat-log li.assistant") && document.querySelector("#chat-log li.assistant").textContent.length > 0 && !document.querySelector("#chat-stop").disabled`, 60*time.Second)
@@ -632,7 +640,7 @@ func TestBrowserChat(t *testing.T) {
 	if len(strings.TrimSuffix(answer, " [stopped]")) == 0 {
 		t.Errorf("no answer: %q", answer)
 	}
-	t.Logf("tiny answered %.80q…", answer)
+	t.Logf("%s answered %.80q…", model, answer)
 
 	// The conversation is kept in the browser.
 	b.run(chromedp.Reload())
@@ -640,12 +648,44 @@ func TestBrowserChat(t *testing.T) {
 
 	// Delete, confirmed in the dialog.
 	b.run(chromedp.Click(chromedp.CSS("details summary")),
-		chromedp.SendKeys(chromedp.CSS("#model-name"), "tiny:latest"),
+		chromedp.SendKeys(chromedp.CSS("#model-name"), model),
 		chromedp.Click(chromedp.CSS("#model-delete")),
 		chromedp.Click(chromedp.CSS("#confirm-ok")))
-	b.waitJS(`document.querySelector("#model-status").textContent === "tiny:latest deleted"`, 10*time.Second)
+	b.waitJS(`document.querySelector("#model-status").textContent === "`+model+` deleted"`, 10*time.Second)
 	ms, err := ollama.New(base).List(t.Context())
 	if err != nil || len(ms) != 0 {
 		t.Errorf("models after delete: %v %v", ms, err)
+	}
+}
+
+// The fast chat test's model service: the fixture answering Ollama's API
+// with a model that streams numbered tokens.
+const chatFixtureConfig = `project: {{project}}
+runtime: docker
+chatf:
+  network: { subnet: 10.230.4.0/24 }
+  ollama:
+    image: {{image}}
+    port: 11434
+    env: { FIXTURE_OLLAMA: "1", FIXTURE_LISTEN: ":11434" }
+    health: { http: /api/version }
+`
+
+// TestBrowserChatFlow is the chat page's flow against the fixture, which
+// streams slowly enough that Stop always has something to stop.
+func TestBrowserChatFlow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a browser and containers")
+	}
+	eng := testenv.Docker(t)
+	b := newBrowserEnv(t, chatFixtureConfig, map[string]string{"image": fixture.Load(t, eng)})
+	st, err := b.p.Status(t.Context(), project.StatusOptions{})
+	if err != nil || len(st) != 1 {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	chatFlow(t, b, "chatf-ollama", "fixture:latest", "http://"+net.JoinHostPort(st[0].Address.String(), "11434"))
+	// What was kept is the answer as far as it came before Stop.
+	if a := get(b, chromedp.Text(chromedp.CSS("#chat-log li.assistant"))); !strings.HasPrefix(a, "tok0 tok1 ") || strings.Contains(a, "tok199") {
+		t.Errorf("the fixture's answer after Stop: %q", a)
 	}
 }

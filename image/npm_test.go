@@ -206,3 +206,13 @@ func TestSubstituteCheck(t *testing.T) {
 		t.Errorf("unreachableHost = %q", h)
 	}
 }
+
+// TestOutputTail: the summary line is the last complete line, without a
+// terminal's colour codes.
+func TestOutputTail(t *testing.T) {
+	o := &outputTail{}
+	o.Write([]byte("first\n\x1b[32m> Generating compile_commands.json...\x1b[0m\npart"))
+	if last, n := o.lastLine(); last != "> Generating compile_commands.json..." || n != 2 {
+		t.Errorf("lastLine = %q, %d", last, n)
+	}
+}

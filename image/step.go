@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,8 @@ func (b *Builder) stepDirs(kind string) (root, tmp, home string, err error) {
 	return root, tmp, home, nil
 }
 
+var ansiEscape = regexp.MustCompile("\x1b\\[[0-9;?]*[A-Za-z]")
+
 // outputTail keeps what a subprocess writes: the last line for progress
 // and the last bytes for an error message.
 type outputTail struct {
@@ -68,7 +71,8 @@ func (o *outputTail) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		line := strings.TrimSpace(string(o.part[:i]))
+		// Colour codes of scripts are for a terminal, not for a summary.
+		line := strings.TrimSpace(ansiEscape.ReplaceAllString(string(o.part[:i]), ""))
 		o.part = o.part[i+1:]
 		if line != "" {
 			o.last = line

@@ -101,7 +101,7 @@ the container. The shell is bash when the container has it, else sh (or
 Without a terminal the shell reads its commands from standard input, so
 'echo "ls -la /dev" | berth enter ml-ollama' works, and the seed's
 aliases (ml-ollama-enter) work in scripts. A command after NAME runs
-instead of a shell: 'berth enter ml-ollama ping -c1 192.168.200.10'.
+instead of a shell: 'berth enter ml-ollama ls -la /dev'.
 
 When the image has no shell, or not the program asked for, berth brings
 its toolbox: a static BusyBox from Debian's busybox-static (pinned like
@@ -116,7 +116,8 @@ wget …). The toolbox needs root and an engine on this machine.`,
   berth enter dev/postgres --user postgres
   berth enter dev-ml --shell /usr/bin/zsh
   berth enter ml-ollama ls -la /dev
-  echo 'ping -c1 192.168.200.10' | berth enter ml-ollama
+  echo 'ls -la /dev; ps' | berth enter ml-ollama
+  berth enter -u 0 ml-ollama ping -c1 192.168.200.10
   berth enter --toolbox dev-postgres`,
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: completeFirstTarget(g),

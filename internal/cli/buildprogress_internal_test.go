@@ -48,3 +48,21 @@ func TestBuildProgressLog(t *testing.T) {
 		t.Errorf("log lines:\n%s\nwant:\n%s", got, strings.Join(want, ""))
 	}
 }
+
+// TestHoistFile: a -f before the command's name becomes --file, a -f
+// after it stays the command's (logs -f is --follow).
+func TestHoistFile(t *testing.T) {
+	for in, want := range map[string]string{
+		"-f a.yaml logs -f x":        "--file=a.yaml logs -f x",
+		"-fa.yaml logs -f x":         "--file=a.yaml logs -f x",
+		"--file a.yaml logs -f x":    "--file=a.yaml logs -f x",
+		"--state-dir s -f a.yaml up": "--state-dir=s --file=a.yaml up",
+		"logs -f x":                  "logs -f x",
+		"-f":                         "-f",
+		"exec x -- ls -f":            "exec x -- ls -f",
+	} {
+		if got := strings.Join(hoistFile(strings.Fields(in)), " "); got != want {
+			t.Errorf("hoistFile(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -117,7 +117,7 @@ func hoistFile(args []string) []string {
 		case a == "-f" && i+1 < len(args):
 			out = append(out, "--file="+args[i+1])
 			i++
-		case strings.HasPrefix(a, "-f") && !strings.HasPrefix(a, "--"):
+		case strings.HasPrefix(a, "-f") && len(a) > 2 && !strings.HasPrefix(a, "--"):
 			out = append(out, "--file="+strings.TrimPrefix(strings.TrimPrefix(a, "-f"), "="))
 		case (a == "--file" || a == "--state-dir" || a == "--runtime") && i+1 < len(args):
 			// Global flags with a separate value: the value is no command name.

@@ -39,6 +39,7 @@
 //	URLs                                    url.go
 //	Doctor                                  doctor.go
 //	GPUs                                    gpu.go
+//	Service, RunningService                 service.go
 //	Backup, Restore, Backups, BackupVerify,
 //	  BackupPrune, BackupRepo               backup.go
 //

@@ -21,6 +21,7 @@ import (
 	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/proxy"
 	"github.com/voidnxlabs/berth/runtime"
+	"github.com/voidnxlabs/berth/state"
 )
 
 func init() {
@@ -35,56 +36,33 @@ func init() {
 // running is a service the helpers talk to: its desired container and
 // what the engine has of it.
 type running struct {
-	p  *loaded
-	e  runtime.Engine
-	dc *desired.Container
-	oc runtime.Container
+	lib *project.Project
+	sd  *state.Dir
+	e   runtime.Engine
+	dc  *desired.Container
+	oc  runtime.Container
 }
 
-// findService returns the container of kit/service in the project, or an
-// error with a hint when the config does not enable it.
-func findService(p *loaded, kit, service string) (*desired.Container, error) {
-	for i := range p.st.Containers {
-		c := &p.st.Containers[i]
-		if c.Kit == kit && c.Service == service {
-			return c, nil
-		}
-	}
-	return nil, withHint(fmt.Errorf("%s/%s is not enabled in %s", kit, service, p.cfg.File), ExitFailure,
-		fmt.Sprintf("enable it (%s.%s.enable: true) and run 'berth up %s/%s'", kit, service, kit, service))
-}
+func (r *running) close() { r.lib.Close() }
 
 // runningService connects to the engine and checks that kit/service runs.
-// The caller closes r.e.
+// The caller calls r.close.
 func (g *globals) runningService(kit, service string) (*running, error) {
-	p, err := g.loadProject(nil)
+	lib, err := g.open()
 	if err != nil {
 		return nil, err
 	}
-	dc, err := findService(p, kit, service)
+	rs, err := lib.RunningService(g.ctx, kit, service)
 	if err != nil {
-		return nil, err
+		lib.Close()
+		return nil, g.fail(err)
 	}
-	e, err := g.engine(p.cfg)
+	sd, err := lib.StateDir()
 	if err != nil {
-		return nil, err
+		lib.Close()
+		return nil, g.fail(err)
 	}
-	oc, err := e.InspectContainer(g.ctx, dc.Spec.Name)
-	if errors.Is(err, runtime.ErrNotFound) {
-		e.Close()
-		return nil, withHint(fmt.Errorf("%s does not exist", dc.Spec.Name), ExitFailure,
-			fmt.Sprintf("create it with 'berth up %s/%s'", kit, service))
-	}
-	if err != nil {
-		e.Close()
-		return nil, g.engineError(err)
-	}
-	if oc.State != runtime.StateRunning {
-		e.Close()
-		return nil, withHint(fmt.Errorf("%s is %s", dc.Spec.Name, oc.State), ExitFailure,
-			fmt.Sprintf("start it with 'berth start %s'", dc.Spec.Name))
-	}
-	return &running{p: p, e: e, dc: dc, oc: oc}, nil
+	return &running{lib: lib, sd: sd, e: rs.Engine, dc: rs.Container, oc: rs.Observed}, nil
 }
 
 // baseURL is the service's address on its kit network, http://addr:port.
@@ -114,7 +92,7 @@ as the seed's ollama-list alias does; the container needs no client.`,
 		if err != nil {
 			return nil, nil, err
 		}
-		return ollama.New(baseURL(r.dc)), func() { r.e.Close() }, nil
+		return ollama.New(baseURL(r.dc)), r.close, nil
 	}
 	modelErr := func(err error, model string) error {
 		if errors.Is(err, ollama.ErrNotFound) {
@@ -332,14 +310,14 @@ func (g *globals) psql(db, user string, extra []string) error {
 	if err != nil {
 		return err
 	}
-	defer r.e.Close()
+	defer r.close()
 	if user == "" {
 		user = runtime.EnvValue(r.dc.Spec.Env, "POSTGRES_USER")
 	}
 	if db == "" {
 		db = runtime.EnvValue(r.dc.Spec.Env, "POSTGRES_DB")
 	}
-	pw, err := r.p.sd.Secret("postgres-password")
+	pw, err := r.sd.Secret("postgres-password")
 	if err != nil {
 		return err
 	}
@@ -431,9 +409,9 @@ to open: through the proxy when it is enabled, else the private address.`,
 			if err != nil {
 				return err
 			}
-			dc, err := findService(p, kit, svc)
+			dc, err := p.lib.Service(kit, svc)
 			if err != nil {
-				return err
+				return g.fail(err)
 			}
 			token := runtime.EnvValue(dc.Spec.Env, "JUPYTER_TOKEN")
 			if len(dc.Secrets) > 0 {

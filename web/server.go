@@ -225,6 +225,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/gpus", s.handleGPUs)
 	m.HandleFunc("GET /api/doctor", s.handleDoctor)
 	m.HandleFunc("GET /api/backups", s.handleBackups)
+	m.HandleFunc("POST /api/backup", s.handleBackup)
+	m.HandleFunc("POST /api/backups/verify", s.handleBackupVerify)
+	m.HandleFunc("POST /api/restore", s.handleRestore)
 	m.HandleFunc("GET /api/chat/models", s.handleModels)
 	m.HandleFunc("POST /api/chat/{container}/chat", s.handleChat)
 	m.HandleFunc("POST /api/chat/{container}/pull", s.handleModelPull)
@@ -266,9 +269,10 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &te), errors.As(err, &ce), errors.Is(err, project.ErrNotOne),
 		errors.Is(err, project.ErrInvalidOption), errors.Is(err, project.ErrNothingSelected), errors.Is(err, errBadRequest),
-		errors.Is(err, project.ErrNoRecipe), errors.Is(err, project.ErrNoImageNamed):
+		errors.Is(err, project.ErrNoRecipe), errors.Is(err, project.ErrNoImageNamed), errors.Is(err, project.ErrNothingToBackUp),
+		errors.Is(err, project.ErrNotInBackup):
 		return http.StatusBadRequest
-	case errors.Is(err, runtime.ErrNotFound), errors.Is(err, state.ErrNotFound), errors.Is(err, image.ErrNotBuilt):
+	case errors.Is(err, runtime.ErrNotFound), errors.Is(err, state.ErrNotFound), errors.Is(err, image.ErrNotBuilt), errors.Is(err, project.ErrNoBackups):
 		return http.StatusNotFound
 	case errors.Is(err, project.ErrNotRunning), errors.Is(err, state.ErrLocked), errors.Is(err, errBusy):
 		return http.StatusConflict

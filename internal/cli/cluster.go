@@ -623,6 +623,11 @@ until interrupted; --previous reads the container that crashed last.`,
 			return nil
 		},
 	}
+	// -f is --follow here, as in berth logs: the config file takes the long
+	// --file, defined locally so that the global -f shorthand does not
+	// clash (cobra panics on a shorthand defined twice); a -f before the
+	// command's name is still the config file (hoistFile).
+	cmd.Flags().StringVar(&g.configFile, "file", "", "config file (as the global -f)")
 	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep streaming new lines")
 	cmd.Flags().Int64Var(&o.Tail, "tail", 0, "only the last N lines (0: all)")
 	cmd.Flags().BoolVar(&o.Previous, "previous", false, "the log of the previous (crashed) container")

@@ -469,7 +469,6 @@ func TestGPUs(t *testing.T) {
 // rotation recreates exactly the container that receives it.
 func TestSecretsAndURLs(t *testing.T) {
 	e := newEnv(t)
-	e.eng.AddImage("quay.io/jupyter/pytorch-notebook:cuda12-python-3.12", "sha256:"+strings.Repeat("c", 64))
 	e.write(configV1 + `ml:
   network: { subnet: 10.77.2.0/24 }
   jupyter: { enable: true, notebooksPath: DATA/nb, gpu: { devices: all, optional: true } }
@@ -479,6 +478,13 @@ func TestSecretsAndURLs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The catalog's image, whichever it is, is in the engine: nothing is
+	// built or pulled.
+	off, err := p.DesiredOffline([]string{"ml/jupyter"})
+	if err != nil || len(off.Containers) != 1 {
+		t.Fatalf("desired: %v", err)
+	}
+	e.eng.AddImage(off.Containers[0].Spec.Image, "sha256:"+strings.Repeat("c", 64))
 	secrets, err := p.Secrets()
 	if err != nil || len(secrets) != 1 || secrets[0].Name != "jupyter-token" || !slices.Equal(secrets[0].UsedBy, []string{"ml-jupyter"}) {
 		t.Fatalf("secrets: %v %+v", err, secrets)

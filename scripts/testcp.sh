@@ -325,7 +325,7 @@ podLogsDir: $node_root/pod-logs
 clusterDomain: cluster.local
 resolvConf: /etc/resolv.conf
 # The machine is shared: never evict for pressure, never collect images.
-evictionHard: {memory.available: "0%", nodefs.available: "0%", imagefs.available: "0%", nodefs.inodesFree: "0%"}
+evictionHard: {memory.available: "1Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false

@@ -116,3 +116,69 @@ func Stop() {
 		os.Remove(runDir + ".lock")
 	}
 }
+
+// NodePort is the apiserver port of the one-node cluster; the node's other
+// daemons use the next eight (scripts/testcp.sh).
+const NodePort = 26443
+
+// NodeDir is the control plane's run dir of the one-node cluster.
+const NodeDir = "/tmp/berth-testnode-cp"
+
+// NodeSocket is the node's containerd socket.
+const NodeSocket = "/run/berth-testnode/containerd.sock"
+
+var (
+	nodeOnce    sync.Once
+	nodeConfig  string
+	nodeErr     error
+	nodeStarted bool
+)
+
+// Node returns the kubeconfig of a one-node cluster on this machine
+// (scripts/testcp.sh start-node: control plane, kubelet with containerd,
+// bridge CNI, kube-proxy, local-path storage), starting it on first use;
+// a node already running is reused. It needs root. With -short, or when
+// the node cannot be had outside CI, the test is skipped; under CI=true it
+// fails.
+func Node(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a one-node cluster; -short")
+	}
+	nodeOnce.Do(func() {
+		if os.Geteuid() != 0 {
+			nodeErr = fmt.Errorf("the node needs root")
+			return
+		}
+		cmd := exec.Command("bash", script(), "start-node")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("BERTH_TESTCP_PORT=%d", NodePort), "BERTH_TESTCP_DIR="+NodeDir)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		nodeStarted = true
+		out, err := cmd.Output()
+		if err != nil {
+			nodeErr = fmt.Errorf("scripts/testcp.sh start-node: %v\n%s", err, stderr.String())
+			return
+		}
+		nodeConfig = strings.TrimSpace(string(out))
+	})
+	if nodeErr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no one-node cluster under CI: %v", nodeErr)
+		}
+		t.Skipf("no one-node cluster: %v", nodeErr)
+	}
+	return nodeConfig
+}
+
+// StopNode stops the one-node cluster if this test binary started it (its
+// images stay in the node's containerd for the next run). Call it from
+// TestMain after m.Run.
+func StopNode() {
+	if !nodeStarted {
+		return
+	}
+	cmd := exec.Command("bash", script(), "stop")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("BERTH_TESTCP_PORT=%d", NodePort), "BERTH_TESTCP_DIR="+NodeDir)
+	cmd.Run()
+}

@@ -543,6 +543,22 @@ stop_node() {
 	if [[ -n $node_root ]]; then
 		grep " $node_root/kubelet/" /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
 	fi
+	# kube-proxy leaves its iptables chains behind when it stops.
+	local bin=$cache/$(key)/bin
+	if [[ -x $bin/kube-proxy ]]; then "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
+	# And the kubelet its KUBE-FIREWALL and canary chains.
+	local ipt t
+	for ipt in iptables ip6tables; do
+		"$ipt" -D INPUT -j KUBE-FIREWALL 2>/dev/null || true
+		"$ipt" -D OUTPUT -j KUBE-FIREWALL 2>/dev/null || true
+		"$ipt" -F KUBE-FIREWALL 2>/dev/null || true
+		"$ipt" -X KUBE-FIREWALL 2>/dev/null || true
+		for t in filter nat mangle; do
+			"$ipt" -t "$t" -F KUBE-KUBELET-CANARY 2>/dev/null || true
+			"$ipt" -t "$t" -X KUBE-KUBELET-CANARY 2>/dev/null || true
+			"$ipt" -t "$t" -X KUBE-IPTABLES-HINT 2>/dev/null || true
+		done
+	done
 	rm -f "$run/node"
 }
 

@@ -131,7 +131,10 @@ wget …). The toolbox needs root and an engine on this machine.`,
 			}
 			// Input is always the session's: typed on a terminal, else
 			// read from the pipe.
-			o.interactive, o.tty = true, isTerminal(g.stdin)
+			// /dev/null is a character device but no terminal: ask the
+			// terminal driver, not the file mode.
+			f, ok := g.stdin.(*os.File)
+			o.interactive, o.tty = true, ok && term.IsTerminal(int(f.Fd()))
 			return g.execIn(name, argv, o)
 		},
 	}

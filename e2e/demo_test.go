@@ -22,6 +22,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -227,6 +228,7 @@ func TestDemoStack(t *testing.T) {
 		t.Skip("needs root: data paths are made with the services' owners")
 	}
 	eng := testenv.Docker(t)
+	sweepStale(t, eng)
 	s := newStack(t, buildImages(t, eng, "ollama", "jupyterlab", "postgres-dev", "caddy", "code-server"))
 	s.up()
 
@@ -775,6 +777,44 @@ func testHTTPS(s *stack) {
 				break
 			}
 			time.Sleep(500 * time.Millisecond)
+		}
+	}
+}
+
+// e2eSubnets holds the subnets this test alone uses (see the config above).
+var e2eSubnets = netip.MustParsePrefix("10.217.0.0/16")
+
+// sweepStale removes what an earlier run of this test left behind when it
+// was killed before its cleanup (a test timeout panics past t.Cleanup): its
+// networks keep 10.217.x and every later run would fail on "Pool overlaps".
+// Only berth-owned resources of an e2e project on this test's subnets go,
+// and each is named in the log; a running demo or user stack is never on
+// these subnets, and a second e2e run at the same time could not share them
+// anyway.
+func sweepStale(t *testing.T, eng brt.Engine) {
+	t.Helper()
+	ctx := t.Context()
+	nets, err := eng.ListNetworks(ctx, map[string]string{brt.LabelProject: ""})
+	if err != nil {
+		t.Fatalf("listing networks: %v", err)
+	}
+	for _, n := range nets {
+		if !strings.HasPrefix(n.Labels[brt.LabelProject], "e2e") || !n.Subnet.IsValid() || !e2eSubnets.Overlaps(n.Subnet) {
+			continue
+		}
+		cs, err := eng.ListContainers(ctx, map[string]string{brt.LabelProject: n.Labels[brt.LabelProject]})
+		if err != nil {
+			t.Fatalf("listing containers of %s: %v", n.Labels[brt.LabelProject], err)
+		}
+		for _, c := range cs {
+			t.Logf("removing container %s left by an earlier, killed run", c.Name)
+			if err := eng.RemoveContainer(ctx, c.ID); err != nil {
+				t.Fatalf("removing stale container %s: %v", c.Name, err)
+			}
+		}
+		t.Logf("removing network %s (%s) left by an earlier, killed run", n.Name, n.Subnet)
+		if err := eng.RemoveNetwork(ctx, n.ID); err != nil {
+			t.Fatalf("removing stale network %s: %v (hint: a daemon restart clears moby#42119)", n.Name, err)
 		}
 	}
 }

@@ -67,6 +67,12 @@ berth's own failures (unknown NAME, a stopped container) print
 		ValidArgsFunction: completeFirstTarget(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, argv := args[0], args[1:]
+			// 'berth exec NAME --help' asks for this help: no container has a
+			// program named --help, and '--' still passes one through
+			// ('exec NAME -- --help').
+			if len(argv) == 1 && (argv[0] == "--help" || argv[0] == "-h") {
+				return cmd.Help()
+			}
 			if len(argv) > 0 && argv[0] == "--" {
 				argv = argv[1:]
 			}
@@ -123,6 +129,11 @@ wget …). The toolbox needs root and an engine on this machine.`,
 		ValidArgsFunction: completeFirstTarget(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, argv := args[0], args[1:]
+			// As for exec: 'berth enter NAME --help' (the seed's
+			// ml-ollama-enter --help) asks for this help.
+			if len(argv) == 1 && (argv[0] == "--help" || argv[0] == "-h") {
+				return cmd.Help()
+			}
 			if len(argv) > 0 && argv[0] == "--" {
 				argv = argv[1:]
 			}

@@ -18,6 +18,7 @@ var layers = map[string]string{
 	"backup":                  "apply desired health image internal/atomicfile internal/extract internal/fixture internal/testenv kits plan plan/plantest runtime runtime/runtimetest",
 	"cluster":                 "cluster cluster/clustertest config desired gpu kits runtime",
 	"cluster/clustertest":     "",
+	"cluster/nodetest":        "cluster cluster/clustertest",
 	"cmd/berth":               "internal/cli",
 	"compose":                 "compose config desired internal/cli internal/fixture internal/golden internal/testenv kits", // its tests run import and export through the CLI
 	"config":                  "config desired hostnet kits",

@@ -121,8 +121,10 @@ func Stop() {
 // daemons use the next eight (scripts/testcp.sh).
 const NodePort = 26443
 
-// NodeDir is the control plane's run dir of the one-node cluster.
-const NodeDir = "/tmp/berth-testnode-cp"
+// NodeDir is the control plane's run dir of the one-node cluster: under
+// /run beside the node's containerd socket (root daemons, gone at reboot),
+// not in /tmp where a stale directory from another run could hide a step.
+const NodeDir = "/run/berth-testnode/cp"
 
 // NodeSocket is the node's containerd socket.
 const NodeSocket = "/run/berth-testnode/containerd.sock"

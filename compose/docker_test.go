@@ -23,9 +23,11 @@ import (
 	"github.com/voidnxlabs/berth/kits"
 )
 
-// This file's tests use the subnet 172.31.231.0/24, host port 38231 and
-// the project names berthcmp, berthcmpb and berthcmpx; they run one after
-// the other, never at once.
+// This file's tests use the subnets 172.31.231.0/24 and 172.31.232.0/24,
+// host ports 28231 and 28232 (below the kernel's ephemeral range
+// 32768-60999, so no outgoing connection of another test can hold them)
+// and the project names berthcmp, berthcmpb and berthcmpx; they run one
+// after the other, never at once.
 
 // composeBinary returns Docker Compose v2, built (once, cached) by the
 // project's script.

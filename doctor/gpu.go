@@ -132,7 +132,7 @@ func checkLibraries(r *reporter, inv gpu.Inventory) {
 				"version %s, the kernel module is %s", strings.Join(other, ", "), inv.NVIDIA.Version)
 		default:
 			r.add(check, Warn, "install the NVIDIA user-space driver of version "+inv.NVIDIA.Version,
-				"%s.%s not found in %s", lib, inv.NVIDIA.Version, strings.Join(gpu.DefaultLibDirs, ", "))
+				"%s.%s not found in %s", lib, inv.NVIDIA.Version, strings.Join(inv.LibDirs, ", "))
 		}
 	}
 }

@@ -288,25 +288,33 @@ func (d *detector) nodes() {
 }
 
 // libraries finds the NVIDIA user-space libraries by their fully versioned
-// file names, which carry the driver version they belong to.
+// file names, which carry the driver version they belong to. A link found
+// in a search directory (libcuda.so.1 in /usr/lib pointing into
+// /usr/local/nvidia/lib64, say) is followed to the versioned file, which
+// may live in a directory that is not searched.
 func (d *detector) libraries() {
 	seen := map[string]bool{}
-	for _, dir := range d.h.libDirs() {
+	d.inv.LibDirs = d.h.libDirs()
+	for _, dir := range d.inv.LibDirs {
 		for _, lib := range nvidiaLibs {
 			matches, err := d.h.Glob(path.Join(dir, lib+".*"))
 			if err != nil {
 				continue
 			}
 			for _, m := range matches {
-				ver := strings.TrimPrefix(path.Base(m), lib+".")
-				if !versionRE.MatchString(ver) || strings.Count(ver, ".") < 1 || !d.h.Exists(m) {
-					continue // libcuda.so.1 is a link to the versioned file
+				real, err := d.h.resolveLink(m)
+				if err != nil || !strings.HasPrefix(path.Base(real), lib+".") {
+					continue // a dangling link, or one to another library
 				}
-				if seen[m] {
+				ver := strings.TrimPrefix(path.Base(real), lib+".")
+				if !versionRE.MatchString(ver) || strings.Count(ver, ".") < 1 || !d.h.Exists(real) {
+					continue // libcuda.so.1 linked to nothing versioned
+				}
+				if seen[real] {
 					continue
 				}
-				seen[m] = true
-				d.inv.Libraries = append(d.inv.Libraries, Library{Name: lib, Path: m, Version: ver})
+				seen[real] = true
+				d.inv.Libraries = append(d.inv.Libraries, Library{Name: lib, Path: real, Version: ver})
 			}
 		}
 	}

@@ -38,6 +38,8 @@ type Inventory struct {
 	Nodes []Node `json:"nodes,omitempty"`
 	// Libraries are the NVIDIA user-space libraries found, sorted by path.
 	Libraries []Library `json:"libraries,omitempty"`
+	// LibDirs are the directories searched for them, in order.
+	LibDirs []string `json:"libDirs,omitempty"`
 	// CDI are the CDI spec files in /etc/cdi and /var/run/cdi, sorted by path.
 	CDI []CDISpec `json:"cdi,omitempty"`
 	// Hooks are the NVIDIA container hooks installed on the host; Docker's

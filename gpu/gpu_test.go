@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -213,5 +215,63 @@ func TestDetectCancelled(t *testing.T) {
 	cancel()
 	if _, err := gpu.Detect(ctx, gputest.Host(t, "nvidia-smi-only")); !errors.Is(err, context.Canceled) {
 		t.Errorf("Detect with a cancelled context: %v", err)
+	}
+}
+
+// TestLibrariesFromLinkerConfig: a driver installed in a directory that only
+// the dynamic linker's configuration names is found, as is one reached only
+// through a link from a searched directory; a link loop or a dangling link
+// is skipped, not an error.
+func TestLibrariesFromLinkerConfig(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	write := func(p, data string) {
+		t.Helper()
+		p = filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(p, target string) {
+		t.Helper()
+		p = filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("/proc/driver/nvidia/version", "NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.86.15  Thu Jan 30 2025\n")
+	write("/etc/ld.so.conf", "# comment\ninclude ld.so.conf.d/*.conf\n")
+	write("/etc/ld.so.conf.d/nvidia.conf", "/opt/nvidia/driver/lib # the driver\n")
+	write("/etc/ld.so.conf.d/loop.conf", "include /etc/ld.so.conf\n")
+	write("/opt/nvidia/driver/lib/libcuda.so.570.86.15", "")
+	link("/opt/nvidia/driver/lib/libcuda.so.1", "libcuda.so.570.86.15")
+	write("/srv/drv/libnvidia-ml.so.570.86.15", "")
+	link("/usr/lib64/libnvidia-ml.so.1", "/srv/drv/libnvidia-ml.so.570.86.15")
+	link("/usr/lib64/libnvidia-ptxjitcompiler.so.1", "libnvidia-ptxjitcompiler.so.1") // loop
+	link("/usr/lib64/libcuda.so.2", "/nowhere/libcuda.so.570.86.15")                  // dangling
+
+	inv, err := gpu.Detect(t.Context(), gpu.Host{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range inv.Libraries {
+		got = append(got, l.Path+" "+l.Version)
+	}
+	want := []string{
+		"/opt/nvidia/driver/lib/libcuda.so.570.86.15 570.86.15",
+		"/srv/drv/libnvidia-ml.so.570.86.15 570.86.15",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("libraries:\n got %q\nwant %q", got, want)
+	}
+	if !slices.Contains(inv.LibDirs, "/opt/nvidia/driver/lib") {
+		t.Errorf("searched %q, not the directory of ld.so.conf.d/nvidia.conf", inv.LibDirs)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,13 +54,18 @@ type Host struct {
 	// command can be run.
 	Run Runner
 	// LibDirs are the host directories searched for the NVIDIA driver's
-	// user-space libraries (default DefaultLibDirs).
+	// user-space libraries. Nil means DefaultLibDirs followed by the
+	// directories the host's dynamic linker is configured with
+	// (/etc/ld.so.conf and the files it includes).
 	LibDirs []string
 }
 
 // DefaultLibDirs are where distributions put the NVIDIA user-space driver:
 // Debian/Ubuntu multiarch, Fedora/RHEL lib64, NixOS's /run/opengl-driver,
-// and WSL's driver store.
+// WSL's driver store, and /usr/local/nvidia/lib64, where the driver
+// containers of GKE and the NVIDIA GPU Operator (and the sandboxed GPU
+// machines built like them) install it, often with only links to it in
+// /usr/lib.
 var DefaultLibDirs = []string{
 	"/usr/lib/x86_64-linux-gnu",
 	"/usr/lib64",
@@ -66,6 +73,7 @@ var DefaultLibDirs = []string{
 	"/lib/x86_64-linux-gnu",
 	"/run/opengl-driver/lib",
 	"/usr/lib/wsl/lib",
+	"/usr/local/nvidia/lib64",
 }
 
 // LocalHost is the machine berth runs on.
@@ -136,11 +144,86 @@ func (h Host) hostPath(real string) string {
 	return "/" + filepath.ToSlash(rel)
 }
 
+// libDirs returns the directories searched for the NVIDIA libraries.
 func (h Host) libDirs() []string {
 	if h.LibDirs != nil {
 		return h.LibDirs
 	}
-	return DefaultLibDirs
+	dirs := slices.Clone(DefaultLibDirs)
+	for _, d := range h.ldConfDirs("/etc/ld.so.conf", 0) {
+		if !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+// ldConfDirs reads the directories of a dynamic linker configuration file
+// and the files its include lines name (globs, relative to the file's
+// directory when not absolute), the way ldconfig does. Unreadable files are
+// skipped: the defaults still apply.
+func (h Host) ldConfDirs(file string, depth int) []string {
+	if depth > 4 {
+		return nil // include loops
+	}
+	data, err := h.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	var dirs []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if pattern, ok := strings.CutPrefix(line, "include"); ok && (pattern == "" || pattern[0] == ' ' || pattern[0] == '\t') {
+			for _, pat := range strings.Fields(pattern) {
+				if !path.IsAbs(pat) {
+					pat = path.Join(path.Dir(file), pat)
+				}
+				matches, _ := h.Glob(pat)
+				for _, m := range matches {
+					dirs = append(dirs, h.ldConfDirs(m, depth+1)...)
+				}
+			}
+			continue
+		}
+		// "dir=type" (libc5 era) and several directories on one line.
+		for _, d := range strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == ':' || r == ',' }) {
+			d, _, _ = strings.Cut(d, "=")
+			if path.IsAbs(d) {
+				dirs = append(dirs, path.Clean(d))
+			}
+		}
+	}
+	return dirs
+}
+
+// maxLinks bounds the symlinks followed to one file, like the kernel's 40.
+const maxLinks = 40
+
+// resolveLink follows the symlinks of the host path p's last element to
+// the file they end at, reading absolute targets as host paths (under
+// Root), so that a link into another directory of a fake tree stays in it.
+func (h Host) resolveLink(p string) (string, error) {
+	for range maxLinks {
+		target, err := h.Readlink(p)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) && errors.Is(pe.Err, syscall.EINVAL) {
+				return p, nil // not a link
+			}
+			return "", err
+		}
+		if path.IsAbs(target) {
+			p = path.Clean(target)
+		} else {
+			p = path.Join(path.Dir(p), target)
+		}
+	}
+	return "", fmt.Errorf("reading %s: too many levels of symbolic links", p)
 }
 
 func (h Host) run(ctx context.Context, name string, args ...string) ([]byte, error) {

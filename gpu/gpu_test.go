@@ -255,6 +255,10 @@ func TestLibrariesFromLinkerConfig(t *testing.T) {
 	link("/usr/lib64/libnvidia-ml.so.1", "/srv/drv/libnvidia-ml.so.570.86.15")
 	link("/usr/lib64/libnvidia-ptxjitcompiler.so.1", "libnvidia-ptxjitcompiler.so.1") // loop
 	link("/usr/lib64/libcuda.so.2", "/nowhere/libcuda.so.570.86.15")                  // dangling
+	// GKE's layout: lib -> lib64, both reachable; one file, listed once.
+	write("/etc/ld.so.conf.d/gke.conf", "/usr/local/nvidia/lib\n")
+	write("/usr/local/nvidia/lib64/libnvidia-ptxjitcompiler.so.570.86.15", "")
+	link("/usr/local/nvidia/lib", "lib64")
 
 	inv, err := gpu.Detect(t.Context(), gpu.Host{Root: root})
 	if err != nil {
@@ -267,6 +271,7 @@ func TestLibrariesFromLinkerConfig(t *testing.T) {
 	want := []string{
 		"/opt/nvidia/driver/lib/libcuda.so.570.86.15 570.86.15",
 		"/srv/drv/libnvidia-ml.so.570.86.15 570.86.15",
+		"/usr/local/nvidia/lib64/libnvidia-ptxjitcompiler.so.570.86.15 570.86.15",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("libraries:\n got %q\nwant %q", got, want)

@@ -204,26 +204,47 @@ func (h Host) ldConfDirs(file string, depth int) []string {
 // maxLinks bounds the symlinks followed to one file, like the kernel's 40.
 const maxLinks = 40
 
-// resolveLink follows the symlinks of the host path p's last element to
-// the file they end at, reading absolute targets as host paths (under
-// Root), so that a link into another directory of a fake tree stays in it.
+// resolveLink returns the canonical form of the host path p: every
+// symlink on the way resolved, directories included (/usr/local/nvidia/lib
+// -> lib64), with absolute targets read as host paths (under Root), so
+// that a fake tree's links stay in it and one file found by two paths is
+// one file.
 func (h Host) resolveLink(p string) (string, error) {
-	for range maxLinks {
-		target, err := h.Readlink(p)
+	rest := strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
+	cur := "/"
+	links := 0
+	for len(rest) > 0 {
+		part := rest[0]
+		rest = rest[1:]
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, part)
+		fi, err := os.Lstat(h.Path(next))
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) && errors.Is(pe.Err, syscall.EINVAL) {
-				return p, nil // not a link
-			}
-			return "", err
+			return "", h.hostErr(next, err)
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		if links++; links > maxLinks {
+			return "", fmt.Errorf("reading %s: too many levels of symbolic links", p)
+		}
+		target, err := os.Readlink(h.Path(next))
+		if err != nil {
+			return "", h.hostErr(next, err)
 		}
 		if path.IsAbs(target) {
-			p = path.Clean(target)
-		} else {
-			p = path.Join(path.Dir(p), target)
+			cur = "/"
 		}
+		rest = append(strings.Split(strings.Trim(target, "/"), "/"), rest...)
 	}
-	return "", fmt.Errorf("reading %s: too many levels of symbolic links", p)
+	return cur, nil
 }
 
 func (h Host) run(ctx context.Context, name string, args ...string) ([]byte, error) {

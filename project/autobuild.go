@@ -51,7 +51,7 @@ func (p *Project) images() (*images, error) {
 		env.origin[n] = "builtin"
 	}
 	root := p.StateRoot()
-	env.store = &image.Store{Dir: filepath.Join(root, "images")}
+	env.store = p.ImageStore()
 	env.lockDir = filepath.Join(root, "images")
 	if file := p.cfg.File; file != "" {
 		env.cfgDir = filepath.Dir(file)

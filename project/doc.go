@@ -43,9 +43,10 @@
 //	Backup, Restore, Backups, BackupVerify,
 //	  BackupPrune, BackupRepo               backup.go
 //
-// Cluster rendering and apply stay in package cluster, which the CLI
-// calls itself: the use-case layer must not link Kubernetes' modules into
-// every program that uses it (internal/depcheck).
+// The cluster use cases (render, diff, apply, prune, status, bootstrap,
+// load, logs, exec) are in package project/cluster, over a Project: this
+// package must not link Kubernetes' modules into every program that uses
+// it, the web server among them (internal/depcheck).
 //
 // An engine given in Options (runtime/fake in tests) is used as it is and
 // never closed by the Project; otherwise the engine named by Options.Runtime

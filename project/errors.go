@@ -149,3 +149,14 @@ func (e *kindError) Is(target error) bool { return target == e.kind }
 func errorOf(kind error, format string, args ...any) error {
 	return &kindError{msg: fmt.Sprintf(format, args...), kind: kind}
 }
+
+// Errorf is an error with format's message that matches kind with
+// errors.Is and, when hint is not empty, carries it as an *Error: for the
+// use-case packages beside this one (project/cluster).
+func Errorf(kind error, hint, format string, args ...any) error {
+	err := errorOf(kind, format, args...)
+	if hint == "" {
+		return err
+	}
+	return hinted(err, hint)
+}

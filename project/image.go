@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 
 	"github.com/voidnxlabs/berth/config"
@@ -25,6 +26,12 @@ var (
 // not.
 func Bare(o Options) *Project {
 	return FromConfig(&config.Config{}, o)
+}
+
+// ImageStore is where built images are kept: images/ in the state
+// directory shared by every project.
+func (p *Project) ImageStore() *image.Store {
+	return &image.Store{Dir: filepath.Join(p.StateRoot(), "images")}
 }
 
 // ImageInfo is a recipe and the image last built from it; its JSON form is

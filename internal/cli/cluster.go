@@ -3,16 +3,14 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/voidnxlabs/berth/cluster"
-	"github.com/voidnxlabs/berth/config"
-	"github.com/voidnxlabs/berth/desired"
-	"github.com/voidnxlabs/berth/image"
+	"github.com/voidnxlabs/berth/project"
+	pcluster "github.com/voidnxlabs/berth/project/cluster"
 )
 
 func init() { register(newClusterCmd) }
@@ -59,80 +57,47 @@ named after the project unless --namespace says otherwise.`,
 	return cmd
 }
 
-// render loads the config and renders the selected services. With secrets
-// the generated credentials are read (and made when missing) from the
-// state directory; without, placeholders stand in for them.
-func (g *globals) renderCluster(f *clusterFlags, args []string, secrets bool) (*config.Config, *cluster.Manifest, error) {
-	cfg, err := g.load()
+// clusterUse opens the project (printing its config's problems) and binds
+// it to the cluster the flags name.
+func (g *globals) clusterUse(f *clusterFlags) (*pcluster.Cluster, error) {
+	o, err := f.options(g)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	opts := cluster.Options{Namespace: f.namespace, Domain: f.domain, StorageClass: f.storage, VolumeSizes: map[string]string{}}
+	p, err := g.open()
+	if err != nil {
+		return nil, err
+	}
+	return pcluster.New(p, o), nil
+}
+
+// options are the library's options from the flags.
+func (f *clusterFlags) options(g *globals) (pcluster.Options, error) {
+	o := pcluster.Options{Kubeconfig: f.kubeconfig, Namespace: f.namespace, Domain: f.domain, StorageClass: f.storage,
+		VolumeSizes: map[string]string{}, Getenv: g.getenv}
 	for _, s := range f.sizes {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k == "" || v == "" {
-			return nil, nil, withHint(fmt.Errorf("--volume-size %q: want OPTION=SIZE", s), ExitFailure, "for example --volume-size ml.ollama.modelsPath=200Gi")
+			return o, withHint(fmt.Errorf("--volume-size %q: want OPTION=SIZE", s), ExitFailure, "for example --volume-size ml.ollama.modelsPath=200Gi")
 		}
-		opts.VolumeSizes[k] = v
+		o.VolumeSizes[k] = v
 	}
-	if len(args) > 0 {
-		sel, err := cfg.Select(args)
-		if err != nil {
-			return nil, nil, targetError(err)
-		}
-		opts.Only = map[string]bool{}
-		for _, s := range sel {
-			opts.Only[s.Container] = true
-		}
-	}
-	if secrets {
-		sd, err := g.state(cfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		opts.Secret = sd.Secret
-	}
-	// Without secrets: Render puts them into Secret objects, which pods
-	// refer to, never into a pod's spec.
-	st, err := desired.Compile(cfg, desired.Options{})
-	if err != nil {
-		return nil, nil, withHint(fmt.Errorf("compiling the desired state: %w", err), ExitFailure, "")
-	}
-	m, err := cluster.Render(st, opts)
-	if err != nil {
-		return nil, nil, withHint(err, ExitFailure, "")
-	}
-	return cfg, m, nil
+	return o, nil
 }
 
-// connect opens the cluster of the kubeconfig berth finds.
-func (g *globals) connect(f *clusterFlags) (*cluster.Client, error) {
-	kc, err := cluster.Kubeconfig(f.kubeconfig, g.getenv)
-	if err != nil {
-		return nil, withHint(err, ExitFailure, "pass --kubeconfig FILE or set KUBECONFIG; on a k3s server, run as root to read "+cluster.K3sKubeconfig)
+// clusterFail is fail for the cluster's errors: one that did not reach the
+// API server is exit code 3, as an engine that does not answer.
+func (g *globals) clusterFail(err error) error {
+	if errors.Is(err, cluster.ErrUnreachable) {
+		return withHint(err, ExitUnreachable, project.Hint(err))
 	}
-	c, err := cluster.Connect(kc)
-	if err != nil {
-		return nil, withHint(err, ExitFailure, "check the file: 'kubectl --kubeconfig "+kc+" cluster-info' reads it the same way")
-	}
-	return c, nil
-}
-
-func (g *globals) clusterError(err error) error {
-	var ce *cluster.ConflictError
-	var ie *cluster.ImmutableError
-	switch {
-	case errors.As(err, &ie):
-		return withHint(err, ExitFailure, "delete "+ie.Ref+" (kubectl delete), then apply again; deleting a claim deletes its data")
-	case errors.As(err, &ce):
-		return withHint(err, ExitFailure, "another field manager changed these fields (kubectl scale or edit?); re-run with --force-conflicts to take them back, or drop the change there")
-	case errors.Is(err, cluster.ErrUnreachable):
-		return withHint(err, ExitUnreachable, "is the cluster up? on a k3s server: 'systemctl status k3s'")
-	}
-	return withHint(err, ExitFailure, "")
+	return g.fail(err)
 }
 
 func (g *globals) notes(m *cluster.Manifest) {
+	if m == nil {
+		return
+	}
 	for _, n := range m.Notes {
 		fmt.Fprintf(g.stderr, "berth: note: %s\n", n)
 	}
@@ -156,9 +121,13 @@ them from the state directory (Secret files are then written with mode 0600).`,
   berth cluster render dev/postgres --namespace db`,
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, m, err := g.renderCluster(f, args, secrets)
+			c, err := g.clusterUse(f)
 			if err != nil {
 				return err
+			}
+			m, err := c.Render(g.ctx, pcluster.RenderOptions{Targets: args, Secrets: secrets})
+			if err != nil {
+				return g.fail(err)
 			}
 			g.notes(m)
 			if dir != "" {
@@ -212,29 +181,23 @@ Exit code 0 when the cluster matches the config, 2 when changes are pending.`,
   berth cluster diff --json | jq '.[] | select(.Action != "unchanged")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, m, err := g.renderCluster(f, nil, true)
+			c, err := g.clusterUse(f)
 			if err != nil {
 				return err
 			}
-			c, err := g.connect(f)
+			d, err := c.Diff(g.ctx, pcluster.DiffOptions{Force: force})
 			if err != nil {
-				return err
-			}
-			chs, err := c.Diff(g.ctx, m, cluster.ApplyOptions{Force: force})
-			if err != nil {
-				return g.clusterError(err)
+				return g.clusterFail(err)
 			}
 			if g.json {
-				if err := g.printJSON(chs); err != nil {
+				if err := g.printJSON(d.Changes); err != nil {
 					return err
 				}
-			} else if printChanges(g, chs, true) == 0 {
+			} else if printChanges(g, d.Changes, true) == 0 {
 				fmt.Fprintln(g.stderr, "berth: the cluster matches the config")
 			}
-			for _, ch := range chs {
-				if ch.Action != cluster.Unchanged {
-					return exitCode(ExitChanges)
-				}
+			if d.Pending > 0 {
+				return exitCode(ExitChanges)
 			}
 			return nil
 		},
@@ -263,38 +226,19 @@ TARGETs: a partial render would prune the rest).`,
   berth cluster apply --force-conflicts`,
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if prune && len(args) > 0 {
-				return withHint(errors.New("--prune with TARGETs would remove every other service"), ExitFailure, "apply the targets, then run 'berth cluster prune' on its own")
-			}
-			_, m, err := g.renderCluster(f, args, true)
+			c, err := g.clusterUse(f)
 			if err != nil {
 				return err
 			}
-			g.notes(m)
-			c, err := g.connect(f)
+			res, err := c.Apply(g.ctx, pcluster.ApplyOptions{Targets: args, Force: force, Prune: prune, Volumes: volumes})
+			if res != nil {
+				g.notes(res.Manifest)
+				printChanges(g, res.Changes, false)
+			}
 			if err != nil {
-				return err
+				return g.clusterFail(err)
 			}
-			chs, err := c.Apply(g.ctx, m, cluster.ApplyOptions{Force: force})
-			printChanges(g, chs, false)
-			if err != nil {
-				return g.clusterError(err)
-			}
-			if prune {
-				pr, err := c.Prune(g.ctx, m, cluster.PruneOptions{Volumes: volumes})
-				printChanges(g, pr, false)
-				if err != nil {
-					return g.clusterError(err)
-				}
-				chs = append(chs, pr...)
-			}
-			n := 0
-			for _, ch := range chs {
-				if ch.Action != cluster.Unchanged {
-					n++
-				}
-			}
-			fmt.Fprintf(g.stderr, "berth: %d of %d objects changed in namespace %s on %s\n", n, len(m.Objects), m.Namespace, c.Host)
+			fmt.Fprintf(g.stderr, "berth: %d of %d objects changed in namespace %s on %s\n", res.Changed, res.Objects, res.Namespace, res.Host)
 			return nil
 		},
 	}
@@ -318,18 +262,14 @@ unless --volumes is given. The namespace is never removed.`,
   berth cluster prune --volumes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, m, err := g.renderCluster(f, nil, false)
+			c, err := g.clusterUse(f)
 			if err != nil {
 				return err
 			}
-			c, err := g.connect(f)
-			if err != nil {
-				return err
-			}
-			pr, err := c.Prune(g.ctx, m, cluster.PruneOptions{Volumes: volumes, DryRun: dryRun})
+			pr, err := c.Prune(g.ctx, pcluster.PruneOptions{Volumes: volumes, DryRun: dryRun})
 			printChanges(g, pr, false)
 			if err != nil {
-				return g.clusterError(err)
+				return g.clusterFail(err)
 			}
 			if len(pr) == 0 {
 				fmt.Fprintln(g.stderr, "berth: nothing to prune")
@@ -355,17 +295,13 @@ their latest warning events.`,
   berth cluster status ml --json`,
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, m, err := g.renderCluster(f, args, false)
+			c, err := g.clusterUse(f)
 			if err != nil {
 				return err
 			}
-			c, err := g.connect(f)
+			st, err := c.Status(g.ctx, args)
 			if err != nil {
-				return err
-			}
-			st, err := c.Status(g.ctx, m)
-			if err != nil {
-				return g.clusterError(err)
+				return g.clusterFail(err)
 			}
 			if g.json {
 				return g.printJSON(st)
@@ -443,20 +379,18 @@ Longhorn needs open-iscsi and an NFS client on every node.`,
   berth cluster bootstrap --apply`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := cluster.RenderBootstrap(opts)
+			o, err := f.options(g)
 			if err != nil {
-				return withHint(err, ExitFailure, "")
+				return err
+			}
+			b, err := pcluster.New(nil, o).Bootstrap(g.ctx, pcluster.BootstrapOptions{BootstrapOptions: opts, Apply: apply})
+			if b != nil {
+				printChanges(g, b.Changes, false)
+			}
+			if err != nil {
+				return g.clusterFail(err)
 			}
 			if apply {
-				c, err := g.connect(f)
-				if err != nil {
-					return err
-				}
-				chs, err := c.Apply(g.ctx, b.Manifest, cluster.ApplyOptions{})
-				printChanges(g, chs, false)
-				if err != nil {
-					return g.clusterError(err)
-				}
 				return nil
 			}
 			if dir != "" {
@@ -491,24 +425,6 @@ Longhorn needs open-iscsi and an NFS client on every node.`,
 	return cmd
 }
 
-// clusterTarget resolves one service for logs and exec: the namespace and
-// project its pods carry, its container name (the pods' instance label)
-// and the name of its container in the pod.
-func (g *globals) clusterTarget(f *clusterFlags, name string) (ns, project, instance, container string, err error) {
-	cfg, m, err := g.renderCluster(f, nil, false)
-	if err != nil {
-		return "", "", "", "", err
-	}
-	sel, err := cfg.Select([]string{name})
-	if err != nil {
-		return "", "", "", "", targetError(err)
-	}
-	if len(sel) != 1 {
-		return "", "", "", "", withHint(fmt.Errorf("%s names %d services", name, len(sel)), ExitFailure, "name one service, ml/ollama or ml-ollama")
-	}
-	return m.Namespace, m.Project, sel[0].Container, sel[0].Name, nil
-}
-
 func newClusterLoadCmd(g *globals, f *clusterFlags) *cobra.Command {
 	var address, ctr string
 	cmd := &cobra.Command{
@@ -532,7 +448,25 @@ and name that image in berth.yaml.`,
 			if ctr != "" {
 				n.Ctr = strings.Fields(ctr)
 			}
-			return g.clusterLoad(f, n, args)
+			c, err := g.clusterLoadUse(f, args)
+			if err != nil {
+				return err
+			}
+			loaded, err := c.Load(g.ctx, pcluster.LoadOptions{Images: args, Node: n})
+			for _, l := range loaded {
+				what := "loaded"
+				if !l.Loaded {
+					what = "present"
+				}
+				fmt.Fprintf(g.stdout, "%s\t%s\t%s\n", what, l.Ref, l.Digest)
+			}
+			if err != nil {
+				return g.fail(err)
+			}
+			if len(args) == 0 && len(loaded) == 0 {
+				fmt.Fprintln(g.stderr, "berth: no built image is used by an enabled service; name images to load")
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&address, "containerd", "", "containerd socket (default: ctr's, or k3s's on a k3s node)")
@@ -540,57 +474,16 @@ and name that image in berth.yaml.`,
 	return cmd
 }
 
-// clusterLoad imports the named images, or those the config's services
-// use, into a node.
-func (g *globals) clusterLoad(f *clusterFlags, n *cluster.NodeImages, names []string) error {
-	store := &image.Store{Dir: filepath.Join(g.stateRoot(), "images")}
-	var recs []image.Record
-	if len(names) > 0 {
-		for _, name := range names {
-			rec, err := store.Record(name)
-			if errors.Is(err, image.ErrNotBuilt) {
-				return withHint(err, ExitFailure, "run 'berth image build "+name+"' first")
-			}
-			if err != nil {
-				return err
-			}
-			recs = append(recs, rec)
-		}
-	} else {
-		_, m, err := g.renderCluster(f, nil, false)
-		if err != nil {
-			return err
-		}
-		used := map[string]bool{}
-		for _, ref := range m.Images() {
-			used[ref] = true
-		}
-		all, err := store.Records()
-		if err != nil {
-			return err
-		}
-		for _, rec := range all {
-			if used[rec.Ref] {
-				recs = append(recs, rec)
-			}
-		}
-		if len(recs) == 0 {
-			fmt.Fprintln(g.stderr, "berth: no built image is used by an enabled service; name images to load")
-			return nil
-		}
+// clusterLoadUse is clusterUse for load: named images need no config.
+func (g *globals) clusterLoadUse(f *clusterFlags, names []string) (*pcluster.Cluster, error) {
+	if len(names) == 0 {
+		return g.clusterUse(f)
 	}
-	for _, rec := range recs {
-		loaded, err := n.Load(g.ctx, rec.Tarball, rec.Ref, rec.Digest)
-		if err != nil {
-			return withHint(err, ExitFailure, "is containerd running? pass --containerd SOCKET for another one")
-		}
-		what := "loaded"
-		if !loaded {
-			what = "present"
-		}
-		fmt.Fprintf(g.stdout, "%s\t%s\t%s\n", what, rec.Ref, rec.Digest)
+	o, err := f.options(g)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return pcluster.New(project.Bare(g.projectOptions()), o), nil
 }
 
 func newClusterLogsCmd(g *globals, f *clusterFlags) *cobra.Command {
@@ -606,21 +499,11 @@ until interrupted; --previous reads the container that crashed last.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, project, instance, container, err := g.clusterTarget(f, args[0])
+			c, err := g.clusterUse(f)
 			if err != nil {
 				return err
 			}
-			c, err := g.connect(f)
-			if err != nil {
-				return err
-			}
-			if err := c.Logs(g.ctx, ns, project, instance, container, o, g.stdout); err != nil {
-				if errors.Is(err, cluster.ErrNoPod) {
-					return withHint(err, ExitFailure, "is it applied? 'berth cluster status' shows its pods")
-				}
-				return g.clusterError(err)
-			}
-			return nil
+			return g.clusterFail(c.Logs(g.ctx, args[0], o, g.stdout))
 		},
 	}
 	// -f is --follow here, as in berth logs: the config file takes the long
@@ -648,11 +531,7 @@ CMD's exit code. -i copies standard input; -t allocates a terminal.`,
 		Args:              cobra.MinimumNArgs(2),
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, project, instance, container, err := g.clusterTarget(f, args[0])
-			if err != nil {
-				return err
-			}
-			c, err := g.connect(f)
+			c, err := g.clusterUse(f)
 			if err != nil {
 				return err
 			}
@@ -668,17 +547,11 @@ CMD's exit code. -i copies standard input; -t allocates a terminal.`,
 				defer t.Close()
 				eo.Resize = t.resize
 			}
-			err = c.Exec(g.ctx, ns, project, instance, container, args[1:], eo)
-			var ee *cluster.ExitError
-			switch {
-			case errors.As(err, &ee):
+			err = c.Exec(g.ctx, args[0], args[1:], eo)
+			if ee := (*cluster.ExitError)(nil); errors.As(err, &ee) {
 				return exitCode(ee.Code)
-			case errors.Is(err, cluster.ErrNoPod):
-				return withHint(err, ExitFailure, "is it applied? 'berth cluster status' shows its pods")
-			case err != nil:
-				return g.clusterError(err)
 			}
-			return nil
+			return g.clusterFail(err)
 		},
 	}
 	cmd.Flags().SetInterspersed(false)

@@ -30,7 +30,7 @@ var rules = []struct {
 // linked: only these packages (and the binary) may link Kubernetes'
 // modules at all, so a library package never drags client-go into a
 // program that does not ask for the cluster.
-var linkK8s = []string{module + "/cluster", module + "/internal/cli", module + "/cmd/"}
+var linkK8s = []string{module + "/cluster", module + "/project/cluster", module + "/internal/cli", module + "/cmd/"}
 
 func under(pkg string, prefixes []string) bool {
 	for _, p := range prefixes {

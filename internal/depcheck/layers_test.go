@@ -33,7 +33,7 @@ var layers = map[string]string{
 	"image":                   "image/deb image/deb/debtest internal/atomicfile internal/extract internal/golden internal/testenv runtime",
 	"image/deb":               "image/deb/debtest internal/extract",
 	"image/deb/debtest":       "",
-	"internal/cli":            "aliases apply backup cluster cluster/clustertest compose config desired doctor gpu hostnet image image/deb internal/atomicfile internal/cli internal/fixture internal/testenv kits ollama pgsql plan project proxy runtime runtime/docker runtime/nspawn runtime/runtimetest state systemd volume web",
+	"internal/cli":            "aliases apply backup cluster cluster/clustertest compose config desired doctor gpu hostnet image image/deb internal/atomicfile internal/cli internal/fixture internal/testenv kits ollama pgsql plan project project/cluster proxy runtime runtime/docker runtime/nspawn runtime/runtimetest state systemd volume web",
 	"internal/depcheck":       "",
 	"internal/atomicfile":     "",
 	"internal/golden":         "",
@@ -46,6 +46,7 @@ var layers = map[string]string{
 	"pgsql":                   "runtime",
 	"plan":                    "apply desired internal/golden plan plan/plantest runtime runtime/fake",
 	"plan/plantest":           "desired runtime",
+	"project/cluster":         "cluster cluster/clustertest config desired image project",
 	"project":                 "apply backup config desired doctor gpu health image image/deb pgsql plan project proxy runtime runtime/docker runtime/fake runtime/nspawn runtime/podman state toolbox",
 	"proxy":                   "desired runtime",
 	"runtime":                 "",
@@ -96,10 +97,13 @@ func TestLayers(t *testing.T) {
 			case imp == "internal/cli" && pkg != "cmd/berth":
 				t.Errorf("%s imports internal/cli: only cmd/berth (and the end-to-end tests) may; call the project package instead", pkg)
 				continue
-			case imp == "project" && !under(pkg, adapters) && pkg != "project":
-				t.Errorf("%s imports project, the use-case layer: only the adapters %v may", pkg, adapters)
+			case under(imp, []string{"project"}) && !under(pkg, adapters) && !under(pkg, []string{"project"}):
+				t.Errorf("%s imports %s, the use-case layer: only the adapters %v may", pkg, imp, adapters)
 				continue
-			case under(pkg, pipeline) && (imp == "project" || under(imp, adapters)):
+			case under(pkg, []string{"web", "serve"}) && under(imp, []string{"project/cluster", "cluster"}):
+				t.Errorf("%s imports %s: the HTTP adapter must not link Kubernetes' client; only the CLI runs the cluster use cases", pkg, imp)
+				continue
+			case under(pkg, pipeline) && (under(imp, []string{"project"}) || under(imp, adapters)):
 				t.Errorf("pipeline package %s imports %s: the pipeline never reaches up into the use-case layer or an adapter", pkg, imp)
 				continue
 			}

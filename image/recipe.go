@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -220,7 +221,10 @@ func DecodeRecipes(node *yaml.Node) (map[string]Recipe, error) {
 	return out, nil
 }
 
-var recipeKeys = fieldNames()
+var (
+	recipeKeys       = fieldNames()
+	recipeFieldTypes = yamlFields(reflect.TypeFor[Recipe]())
+)
 
 func decodeRecipe(p string, v *yaml.Node) (Recipe, []error) {
 	var r Recipe
@@ -245,7 +249,9 @@ func decodeRecipe(p string, v *yaml.Node) (Recipe, []error) {
 		pair := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{k, field}}
 		if err := pair.Decode(&one); err != nil {
 			errs = append(errs, yamlError(p+"."+k.Value, field, err))
+			continue
 		}
+		errs = append(errs, unknownKeys(p+"."+k.Value, field, recipeFieldTypes[k.Value])...)
 	}
 	if len(errs) > 0 {
 		return r, errs

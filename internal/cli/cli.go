@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/voidnxlabs/berth/internal/termsafe"
 	"github.com/voidnxlabs/berth/state"
 )
 
@@ -82,14 +83,15 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if !ee.silent && ee.err != nil {
-			fmt.Fprintf(stderr, "berth: error: %v\n", ee.err)
+			fmt.Fprintf(stderr, "berth: error: %s\n", termsafe.Text(ee.err.Error()))
 		}
 		if ee.hint != "" {
-			fmt.Fprintf(stderr, "berth: hint: %s\n", ee.hint)
+			fmt.Fprintf(stderr, "berth: hint: %s\n", termsafe.Text(ee.hint))
 		}
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "berth: error: %v\n", err)
+	// Errors carry engine answers and container output: escaped.
+	fmt.Fprintf(stderr, "berth: error: %s\n", termsafe.Text(err.Error()))
 	if errors.Is(err, state.ErrBadSecret) {
 		fmt.Fprintf(stderr, "berth: hint: 'berth secret rotate NAME' writes a new value; a database set up with the old one needs its password changed too\n")
 		return ExitFailure

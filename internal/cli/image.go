@@ -14,6 +14,7 @@ import (
 
 	"github.com/voidnxlabs/berth/image"
 	"github.com/voidnxlabs/berth/image/deb"
+	"github.com/voidnxlabs/berth/internal/termsafe"
 	"github.com/voidnxlabs/berth/project"
 )
 
@@ -138,7 +139,7 @@ func (p *buildProgress) event(e image.Event) {
 		if p.tty {
 			fmt.Fprintf(p.w, "\r\033[K")
 		}
-		fmt.Fprintf(p.w, "berth: image %s: %s: substitute: %s\n", e.Image, e.Item, e.Message)
+		fmt.Fprintf(p.w, "berth: image %s: %s: substitute: %s\n", e.Image, termsafe.Line(e.Item), termsafe.Line(e.Message))
 		return
 	}
 	p.last, p.lastAt, p.active = e, now, true
@@ -219,7 +220,9 @@ func buildLine(e image.Event, el time.Duration) string {
 	if e.Output != "" {
 		line += " last: " + e.Output
 	}
-	return line
+	// Item, Message and Output come from package names, archives and
+	// compiler or npm output: never raw on a terminal.
+	return termsafe.Line(line)
 }
 
 // builtinNames lists the built-in recipes for the help, from the

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/voidnxlabs/berth/apply"
+	"github.com/voidnxlabs/berth/internal/termsafe"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/project"
 )
@@ -68,7 +69,9 @@ func (p *progress) Event(ev project.Event) {
 		p.lines[key] = l
 		p.order = append(p.order, key)
 	}
-	desc := ev.Op.Describe()
+	// Engine messages and errors are text from outside berth.
+	desc := termsafe.Line(ev.Op.Describe())
+	errText := termsafe.Line(fmt.Sprint(ev.Err))
 	switch ev.Phase {
 	case apply.Started:
 		p.start[ev.Op.ID] = ev.Time
@@ -78,13 +81,13 @@ func (p *progress) Event(ev project.Event) {
 		}
 	case apply.Progress:
 		if ev.Progress != nil {
-			msg := ev.Progress.Status
+			msg := termsafe.Line(ev.Progress.Status)
 			if ev.Progress.Total > 0 {
 				msg = fmt.Sprintf("%s %d%%", msg, ev.Progress.Current*100/ev.Progress.Total)
 			}
 			l.text = desc + ": " + msg
 		} else if ev.Message != "" {
-			l.text = desc + ": " + ev.Message
+			l.text = desc + ": " + termsafe.Line(ev.Message)
 		}
 	case apply.Done:
 		el := ev.Time.Sub(p.start[ev.Op.ID]).Round(10 * time.Millisecond)
@@ -93,14 +96,14 @@ func (p *progress) Event(ev project.Event) {
 			fmt.Fprintf(p.w, "berth: %s: done (%s)\n", desc, el)
 		}
 	case apply.Failed:
-		l.text, l.phase = fmt.Sprintf("%s: failed: %v", desc, ev.Err), ev.Phase
+		l.text, l.phase = fmt.Sprintf("%s: failed: %s", desc, errText), ev.Phase
 		if !p.tty {
-			fmt.Fprintf(p.w, "berth: %s: failed: %v\n", desc, ev.Err)
+			fmt.Fprintf(p.w, "berth: %s: failed: %s\n", desc, errText)
 		}
 	case apply.Skipped:
-		l.text, l.phase = fmt.Sprintf("%s: skipped (%s)", desc, ev.Message), ev.Phase
+		l.text, l.phase = fmt.Sprintf("%s: skipped (%s)", desc, termsafe.Line(ev.Message)), ev.Phase
 		if !p.tty {
-			fmt.Fprintf(p.w, "berth: %s: skipped (%s)\n", desc, ev.Message)
+			fmt.Fprintf(p.w, "berth: %s: skipped (%s)\n", desc, termsafe.Line(ev.Message))
 		}
 	}
 	p.draw()

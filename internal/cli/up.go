@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/voidnxlabs/berth/internal/termsafe"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/project"
 )
@@ -312,7 +313,14 @@ file again, so restore it too if the rollback is to stay:
 func writeRows(w io.Writer, rows [][]string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		// Cells hold names, images, health output and models that come
+		// from engines and containers: escaped, tabs too (they would
+		// break the columns).
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = termsafe.Line(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
 }

@@ -42,6 +42,14 @@
 //	Service, RunningService                 service.go
 //	Backup, Restore, Backups, BackupVerify,
 //	  BackupPrune, BackupRepo               backup.go
+//	SystemdGenerate                         systemd.go
+//	Validate, HostProblems, GPUProblems     validate.go
+//	Init, SeedForHost                       init.go
+//	SkippedGPUs                             gpus.go
+//	Psql                                    psql.go
+//	OllamaModels, OllamaPull, OllamaCreate,
+//	  OllamaChat, OllamaRemove              ollama.go
+//	JupyterURL                              jupyter.go
 //
 // The cluster use cases (render, diff, apply, prune, status, bootstrap,
 // load, logs, exec) are in package project/cluster, over a Project: this

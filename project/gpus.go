@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/gpu"
@@ -67,4 +68,35 @@ func ResolveGPUs(ctx context.Context, st *desired.State, e runtime.Engine, host 
 		return nil, hinted(errors.Join(errs...), hint)
 	}
 	return out, nil
+}
+
+// SkippedGPUs names the containers of st whose optional GPU request gets
+// nothing on this host (what an export leaves out). It asks the engine;
+// when the engine or the host's GPUs cannot be read it names none, so that
+// nothing is left out on a guess.
+func (p *Project) SkippedGPUs(ctx context.Context, st *desired.State) map[string]bool {
+	if !slices.ContainsFunc(st.Containers, func(c desired.Container) bool { return c.GPU != nil && c.GPU.Optional }) {
+		return nil
+	}
+	e, err := p.Engine(ctx)
+	if err != nil {
+		return nil
+	}
+	info, err := e.Info(ctx)
+	if err != nil {
+		return nil
+	}
+	inv, err := gpu.Detect(ctx, p.gpuHost())
+	if err != nil {
+		return nil
+	}
+	skip := map[string]bool{}
+	for _, c := range st.Containers {
+		if c.GPU != nil && c.GPU.Optional {
+			if a, err := gpu.Resolve(*c.GPU, inv, info); err == nil && a.Skipped != "" {
+				skip[c.Spec.Name] = true
+			}
+		}
+	}
+	return skip
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/health"
+	"github.com/voidnxlabs/berth/hostnet"
 	"github.com/voidnxlabs/berth/runtime"
 	"github.com/voidnxlabs/berth/state"
 )
@@ -40,6 +41,9 @@ type Options struct {
 	// GPUHost is the machine whose GPUs are detected; gpu.LocalHost when
 	// nil. Tests pass a fake sysfs tree.
 	GPUHost *gpu.Host
+	// HostNetworks lists this host's networks for the host checks;
+	// hostnet.List when nil.
+	HostNetworks func() ([]hostnet.Network, error)
 }
 
 // Project is an opened berth.yaml with its state directory and engine. It

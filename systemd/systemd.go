@@ -47,8 +47,8 @@ type Options struct {
 
 // File is one rendered unit file.
 type File struct {
-	Name string // file name, e.g. berth-ml-ollama.service
-	Text string
+	Name string `json:"name"` // file name, e.g. berth-ml-ollama.service
+	Text string `json:"text"`
 }
 
 // Prefix starts every unit berth writes, so that they are easy to find and

@@ -10,7 +10,7 @@ import (
 
 	"github.com/voidnxlabs/berth/compose"
 	"github.com/voidnxlabs/berth/config"
-	"github.com/voidnxlabs/berth/gpu"
+	"github.com/voidnxlabs/berth/internal/atomicfile"
 )
 
 func init() {
@@ -114,18 +114,13 @@ file that exists; -o - prints the whole config instead.`,
 	return cmd
 }
 
-// writeConfig replaces path with data atomically.
+// writeConfig replaces path with data atomically, keeping its mode.
 func writeConfig(path string, data []byte) error {
 	mode := os.FileMode(0o644)
 	if fi, err := os.Stat(path); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(path, data, mode); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
@@ -166,7 +161,8 @@ state. With TARGETs, only those services and what they depend on.`,
 			if err != nil {
 				return err
 			}
-			opts := compose.ExportOptions{SecretsDir: filepath.Join(p.sd.Path(), "compose-secrets"), OmitGPU: g.gpuSkipped(p)}
+			defer p.lib.Close()
+			opts := compose.ExportOptions{SecretsDir: filepath.Join(p.sd.Path(), "compose-secrets"), OmitGPU: omit(p.lib.SkippedGPUs(g.ctx, p.st))}
 			if p.targets != nil {
 				opts.Only = map[string]bool{}
 				for _, t := range p.targets {
@@ -191,29 +187,10 @@ state. With TARGETs, only those services and what they depend on.`,
 	return cmd
 }
 
-// gpuSkipped says which optional GPU requests get nothing on this host,
-// when the engine answers; without it no request is left out.
-func (g *globals) gpuSkipped(p *loaded) func(string) bool {
-	e, err := g.engine(p.cfg)
-	if err != nil {
+// omit is a set as compose's OmitGPU wants it; nil for none.
+func omit(set map[string]bool) func(string) bool {
+	if set == nil {
 		return nil
 	}
-	defer e.Close()
-	info, err := e.Info(g.ctx)
-	if err != nil {
-		return nil
-	}
-	inv, err := gpu.Detect(g.ctx, gpu.LocalHost())
-	if err != nil {
-		return nil
-	}
-	skip := map[string]bool{}
-	for _, c := range p.st.Containers {
-		if c.GPU != nil && c.GPU.Optional {
-			if a, err := gpu.Resolve(*c.GPU, inv, info); err == nil && a.Skipped != "" {
-				skip[c.Spec.Name] = true
-			}
-		}
-	}
-	return func(name string) bool { return skip[name] }
+	return func(name string) bool { return set[name] }
 }

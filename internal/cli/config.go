@@ -4,20 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/voidnxlabs/berth/config"
-	"github.com/voidnxlabs/berth/desired"
-	"github.com/voidnxlabs/berth/gpu"
-	"github.com/voidnxlabs/berth/hostnet"
-	"github.com/voidnxlabs/berth/image"
-	"github.com/voidnxlabs/berth/kits"
-	"github.com/voidnxlabs/berth/runtime"
+	"github.com/voidnxlabs/berth/project"
 )
 
 // load reads and validates the config. Config problems are printed here,
@@ -122,27 +114,15 @@ working directory or its nearest parent that has one, then
   berth init --offline -f gpu-host.yaml   # the seed as is, for a GPU host`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := config.InitFile(config.LoadOptions{File: g.configFile, Getenv: g.getenv})
-			if _, err := os.Stat(path); err == nil && !force {
-				return withHint(fmt.Errorf("%s already exists", path), ExitFailure, "pass --force to overwrite it")
+			res, err := project.Init(g.ctx, g.projectOptions(), project.InitOptions{Force: force, Offline: offline})
+			if err != nil {
+				return g.fail(err)
 			}
-			if dir := filepath.Dir(path); dir != "." {
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					return err
-				}
-			}
-			data, off := kits.Seed(), []string(nil)
-			if !offline {
-				data, off = g.seedForHost(path)
-			}
-			if err := os.WriteFile(path, data, 0o644); err != nil {
-				return err
-			}
-			if len(off) > 0 {
-				fmt.Fprintf(g.stderr, "berth: wrote %s, with %s disabled: no GPU on this host matches them (a comment there says how to turn them on); next: berth validate, berth plan\n", path, strings.Join(off, " and "))
+			if len(res.Disabled) > 0 {
+				fmt.Fprintf(g.stderr, "berth: wrote %s, with %s disabled: no GPU on this host matches them (a comment there says how to turn them on); next: berth validate, berth plan\n", res.File, strings.Join(res.Disabled, " and "))
 				return nil
 			}
-			fmt.Fprintf(g.stderr, "berth: wrote %s; next: berth validate, berth plan\n", path)
+			fmt.Fprintf(g.stderr, "berth: wrote %s; next: berth validate, berth plan\n", res.File)
 			return nil
 		},
 	}
@@ -172,187 +152,39 @@ Exit codes: 0 valid, 2 invalid.`,
   berth validate --offline     # no host checks`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.Load(config.LoadOptions{File: g.configFile, Getenv: g.getenv})
-			var recipeErr error
-			if err == nil && cfg.Images != nil {
-				_, recipeErr = image.DecodeRecipes(cfg.Images)
-			}
-			if err == nil && !offline {
-				probs := hostProblems(g, cfg)
-				nets, nerr := g.hostNetworks()
-				if nerr != nil {
-					return fmt.Errorf("listing this host's networks: %w (--offline skips host checks)", nerr)
-				}
-				probs = append(probs, config.CheckHostNetworks(cfg, nets)...)
-				if len(probs) > 0 {
-					err = probs
-				}
-			}
-			if recipeErr != nil && !g.json {
-				if err != nil {
-					g.configError(err)
-				}
-				return g.recipeErrors(g.configFilePath(), recipeErr)
+			res, err := project.Validate(g.ctx, g.projectOptions(), project.ValidateOptions{Offline: offline})
+			if err != nil {
+				return g.fail(err)
 			}
 			if g.json {
-				type problem struct {
-					File   string `json:"file"`
-					Line   int    `json:"line"`
-					Column int    `json:"column"`
-					Path   string `json:"path,omitempty"`
-					Error  string `json:"error"`
-					Hint   string `json:"hint,omitempty"`
-				}
-				var ces config.Errors
-				if err != nil && !errors.As(err, &ces) {
-					return g.configError(err)
-				}
 				out := struct {
-					Valid    bool      `json:"valid"`
-					File     string    `json:"file"`
-					Services int       `json:"services"`
-					Problems []problem `json:"problems"`
-				}{Valid: err == nil, File: g.configFilePath(), Problems: []problem{}}
-				for _, e := range ces {
-					out.Problems = append(out.Problems, problem{e.Pos.File, e.Pos.Line, e.Pos.Column, e.Path, e.Msg, e.Hint})
-				}
-				for _, e := range flattenErrors(recipeErr) {
-					if e == nil {
-						continue
-					}
-					pr := problem{File: g.configFilePath(), Error: e.Error()}
-					// Recipe errors start with line:col.
-					if a, b, ok := strings.Cut(e.Error(), ": "); ok {
-						if l, c, ok := strings.Cut(a, ":"); ok {
-							pr.Line, _ = strconv.Atoi(l)
-							pr.Column, _ = strconv.Atoi(c)
-							pr.Error = b
-						}
-					}
-					out.Problems = append(out.Problems, pr)
-					out.Valid = false
-				}
-				if cfg != nil {
-					out.Services = len(cfg.Enabled())
-				}
+					Valid    bool              `json:"valid"`
+					File     string            `json:"file"`
+					Services int               `json:"services"`
+					Problems []project.Problem `json:"problems"`
+				}{res.Valid(), res.File, res.Services, res.Problems()}
 				if perr := g.printJSON(out); perr != nil {
 					return perr
 				}
-				if err != nil || recipeErr != nil {
+				if !res.Valid() {
 					return exitCode(ExitChanges)
 				}
 				return nil
 			}
-			if err != nil {
-				return g.configError(err)
+			if res.Recipes != nil {
+				if len(res.Config) > 0 {
+					g.configError(res.Config)
+				}
+				return g.recipeErrors(res.File, res.Recipes)
 			}
-			fmt.Fprintf(g.stderr, "berth: %s is valid: %d kits, %d services enabled\n", g.configFilePath(), countEnabledKits(cfg), len(cfg.Enabled()))
+			if len(res.Config) > 0 {
+				return g.configError(res.Config)
+			}
+			fmt.Fprintf(g.stderr, "berth: %s is valid: %d kits, %d services enabled\n", res.File, res.Kits, res.Services)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&offline, "offline", false, "check the file only, not this host (GPUs, networks)")
 	addJSON(cmd, g)
 	return cmd
-}
-
-// seedForHost returns the seed's config as this host can run it: a
-// service that needs a GPU this host lacks is written disabled, with a
-// comment that says how to turn it on, so that validate and up succeed on
-// a laptop. It returns the names of the services it disabled.
-func (g *globals) seedForHost(path string) ([]byte, []string) {
-	data := kits.Seed()
-	cfg, err := config.Parse(path, data, config.ParseOptions{Getenv: g.getenv})
-	if err != nil {
-		return data, nil
-	}
-	probs := hostProblems(g, cfg)
-	if len(probs) == 0 {
-		return data, nil
-	}
-	lines := strings.Split(string(data), "\n")
-	var off []string
-	for _, p := range probs {
-		// The problem sits at the service's key; its enable: true is on
-		// that line (comfyui.enable: true, or { enable: true, … }) or on
-		// a line below it, indented deeper.
-		l := p.Pos.Line - 1
-		if l < 0 || l >= len(lines) {
-			continue
-		}
-		indent := len(lines[l]) - len(strings.TrimLeft(lines[l], " "))
-		for i := l; i < len(lines); i++ {
-			if i > l && len(lines[i])-len(strings.TrimLeft(lines[i], " ")) <= indent {
-				break
-			}
-			if strings.Contains(lines[i], "enable: true") {
-				svc := strings.TrimSuffix(p.Path, ".gpu")
-				lines[i] = strings.Replace(lines[i], "enable: true", "enable: false", 1) +
-					"  # berth init: this host has no GPU it needs; on one that has, set " + svc + ".enable: true ('berth gpu' lists GPUs)"
-				off = append(off, svc)
-				break
-			}
-		}
-	}
-	return []byte(strings.Join(lines, "\n")), off
-}
-
-// hostProblems reports what this host cannot give the config: GPUs for
-// services whose request is not optional.
-func hostProblems(g *globals, cfg *config.Config) config.Errors {
-	st, err := desired.Compile(cfg, desired.Options{})
-	if err != nil {
-		return nil // compile problems are reported by the commands that compile
-	}
-	var need []*desired.Container
-	for i := range st.Containers {
-		if c := &st.Containers[i]; c.GPU != nil && !c.GPU.Optional {
-			need = append(need, c)
-		}
-	}
-	if len(need) == 0 {
-		return nil
-	}
-	inv, err := gpu.Detect(g.ctx, gpu.LocalHost())
-	if err != nil {
-		return nil
-	}
-	svc := map[string]*config.Service{}
-	kitPos := map[string]config.Pos{}
-	for _, k := range cfg.Kits {
-		kitPos[k.Name] = k.Pos
-		for _, s := range k.Services {
-			svc[s.Container] = s
-		}
-	}
-	var out config.Errors
-	for _, c := range need {
-		_, err := gpu.Resolve(*c.GPU, inv, runtime.Info{})
-		if !errors.Is(err, gpu.ErrNoGPU) {
-			continue
-		}
-		pos := kitPos[c.Kit]
-		if s := svc[c.Spec.Name]; s != nil && s.Pos.Line > 0 {
-			pos = s.Pos
-		}
-		if pos.File == "" {
-			pos.File = cfg.File
-		}
-		out = append(out, &config.Error{Pos: pos, Path: c.Kit + "." + c.Service + ".gpu",
-			Msg:  fmt.Sprintf("%s needs a GPU and this host has none that matches (%v)", c.Spec.Name, err),
-			Hint: fmt.Sprintf("set %s.%s.gpu.optional: true to run it without, disable it with %s.%s.enable: false, or use --offline for another host", c.Kit, c.Service, c.Kit, c.Service)})
-	}
-	return out
-}
-
-// hostNetworks lists this host's networks for validate's host checks.
-func (g *globals) hostNetworks() ([]hostnet.Network, error) { return hostnet.List() }
-
-func countEnabledKits(cfg *config.Config) int {
-	n := 0
-	for _, k := range cfg.Kits {
-		if k.Enable && k.Pos.File != "" {
-			n++
-		}
-	}
-	return n
 }

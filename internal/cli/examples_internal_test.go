@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/voidnxlabs/berth/project"
 )
 
 // example is one berth command line from a command's Example section.
@@ -141,7 +143,7 @@ func TestHelpExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed, _ := (&globals{getenv: os.Getenv, ctx: context.Background(), stderr: &bytes.Buffer{}}).seedForHost("berth.yaml")
+	seed, _ := project.SeedForHost(context.Background(), "berth.yaml", project.Options{Getenv: os.Getenv})
 	ran := 0
 	for _, ex := range exs {
 		// Parse as Main does, without running.

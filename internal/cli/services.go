@@ -4,11 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +16,6 @@ import (
 	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/proxy"
 	"github.com/voidnxlabs/berth/runtime"
-	"github.com/voidnxlabs/berth/state"
 )
 
 func init() {
@@ -31,47 +25,6 @@ func init() {
 	register(newJupyterCmd)
 	register(newSecretCmd)
 	register(newProxyCmd)
-}
-
-// running is a service the helpers talk to: its desired container and
-// what the engine has of it.
-type running struct {
-	lib *project.Project
-	sd  *state.Dir
-	e   runtime.Engine
-	dc  *desired.Container
-	oc  runtime.Container
-}
-
-func (r *running) close() { r.lib.Close() }
-
-// runningService connects to the engine and checks that kit/service runs.
-// The caller calls r.close.
-func (g *globals) runningService(kit, service string) (*running, error) {
-	lib, err := g.open()
-	if err != nil {
-		return nil, err
-	}
-	rs, err := lib.RunningService(g.ctx, kit, service)
-	if err != nil {
-		lib.Close()
-		return nil, g.fail(err)
-	}
-	sd, err := lib.StateDir()
-	if err != nil {
-		lib.Close()
-		return nil, g.fail(err)
-	}
-	return &running{lib: lib, sd: sd, e: rs.Engine, dc: rs.Container, oc: rs.Observed}, nil
-}
-
-// baseURL is the service's address on its kit network, http://addr:port.
-func baseURL(dc *desired.Container) string {
-	port := 0
-	if len(dc.Listen) > 0 {
-		port = int(dc.Listen[0])
-	}
-	return "http://" + net.JoinHostPort(dc.Address.String(), strconv.Itoa(port))
 }
 
 func newOllamaCmd(g *globals) *cobra.Command {
@@ -87,44 +40,28 @@ as the seed's ollama-list alias does; the container needs no client.`,
   berth ollama ps --json
   berth ollama rm tiny`,
 	}
-	client := func() (*ollama.Client, func(), error) {
-		r, err := g.runningService("ml", "ollama")
-		if err != nil {
-			return nil, nil, err
+	progress := func() func(ollama.Progress) {
+		last := ""
+		return func(p ollama.Progress) {
+			if p.Status != last {
+				fmt.Fprintf(g.stderr, "berth: %s\n", p.Status)
+				last = p.Status
+			}
 		}
-		return ollama.New(baseURL(r.dc)), r.close, nil
-	}
-	modelErr := func(err error, model string) error {
-		if errors.Is(err, ollama.ErrNotFound) {
-			return withHint(err, ExitFailure, fmt.Sprintf("see the models with 'berth ollama list'; get %s with 'berth ollama pull %s' or 'berth ollama create %s FILE.gguf'", model, model, model))
-		}
-		var ne net.Error
-		if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return withHint(err, ExitFailure, "check that Ollama answers: 'berth status ml-ollama' and 'berth logs ml-ollama'")
-		}
-		return err
 	}
 	listCmd := func(use, short string, ps bool) *cobra.Command {
 		c := &cobra.Command{
 			Use: use, Short: short, Args: cobra.NoArgs,
 			Example: "  berth ollama " + use + "\n  berth ollama " + use + " --json",
 			RunE: func(cmd *cobra.Command, args []string) error {
-				c, done, err := client()
+				p, err := g.open()
 				if err != nil {
 					return err
 				}
-				defer done()
-				var ms []ollama.Model
-				if ps {
-					ms, err = c.Ps(g.ctx)
-				} else {
-					ms, err = c.List(g.ctx)
-				}
+				defer p.Close()
+				ms, err := p.OllamaModels(g.ctx, ps)
 				if err != nil {
-					return modelErr(err, "")
-				}
-				if ms == nil {
-					ms = []ollama.Model{}
+					return g.fail(err)
 				}
 				if g.json {
 					return g.printJSON(ms)
@@ -155,22 +92,12 @@ as the seed's ollama-list alias does; the container needs no client.`,
 		Use: "pull MODEL", Short: "Download a model from its registry", Args: cobra.ExactArgs(1),
 		Example: "  berth ollama pull llama3.2:1b",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, done, err := client()
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			defer done()
-			last := ""
-			err = c.Pull(g.ctx, args[0], func(p ollama.Progress) {
-				if p.Status != last {
-					fmt.Fprintf(g.stderr, "berth: %s\n", p.Status)
-					last = p.Status
-				}
-			})
-			if err != nil {
-				return withHint(err, ExitFailure, "Ollama downloads from its registry (registry.ollama.ai): without access, make a model from a local GGUF file with 'berth ollama create NAME FILE.gguf'")
-			}
-			return nil
+			defer p.Close()
+			return g.fail(p.OllamaPull(g.ctx, args[0], progress()))
 		},
 	}
 	var system, template string
@@ -180,26 +107,12 @@ as the seed's ollama-list alias does; the container needs no client.`,
 from it; nothing is downloaded from anywhere.`,
 		Example: "  berth ollama create tiny ./tiny.gguf\n  berth ollama create helper model.gguf --system 'You answer briefly.'",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			file := args[1]
-			if _, err := os.Stat(file); err != nil {
-				return withHint(err, ExitFailure, "name an existing GGUF file")
-			}
-			c, done, err := client()
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			defer done()
-			last := ""
-			err = c.Create(g.ctx, args[0], file, ollama.CreateOptions{System: system, Template: template}, func(p ollama.Progress) {
-				if p.Status != last {
-					fmt.Fprintf(g.stderr, "berth: %s\n", p.Status)
-					last = p.Status
-				}
-			})
-			if err != nil {
-				return withHint(err, ExitFailure, "check that "+filepath.Base(file)+" is a GGUF model file")
-			}
-			return nil
+			defer p.Close()
+			return g.fail(p.OllamaCreate(g.ctx, args[0], args[1], ollama.CreateOptions{System: system, Template: template}, progress()))
 		},
 	}
 	create.Flags().StringVar(&system, "system", "", "system prompt of the model")
@@ -223,23 +136,24 @@ in. Without a prompt in the arguments it reads one from stdin.`,
 			if prompt == "" {
 				return withHint(errors.New("no prompt"), ExitFailure, "give it after the model name or on stdin")
 			}
-			c, done, err := client()
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			defer done()
+			defer p.Close()
 			opts := ollama.ChatOptions{Seed: seed, NumPredict: numPredict}
 			if cmd.Flags().Changed("temperature") {
 				opts.Temperature = &temp
 			}
-			_, err = c.Chat(g.ctx, args[0], []ollama.Message{{Role: "user", Content: prompt}}, opts, func(tok string) {
+			answered := false
+			err = p.OllamaChat(g.ctx, args[0], []ollama.Message{{Role: "user", Content: prompt}}, opts, func(tok string) {
+				answered = true
 				fmt.Fprint(g.stdout, tok)
 			})
-			fmt.Fprintln(g.stdout)
-			if err != nil {
-				return modelErr(err, args[0])
+			if answered || err == nil {
+				fmt.Fprintln(g.stdout)
 			}
-			return nil
+			return g.fail(err)
 		},
 	}
 	run.Flags().Float64Var(&temp, "temperature", 0.8, "sampling temperature; 0 gives the same answer every time")
@@ -249,17 +163,12 @@ in. Without a prompt in the arguments it reads one from stdin.`,
 		Use: "rm MODEL...", Short: "Remove models", Args: cobra.MinimumNArgs(1),
 		Example: "  berth ollama rm tiny",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, done, err := client()
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			defer done()
-			for _, m := range args {
-				if err := c.Delete(g.ctx, m); err != nil {
-					return modelErr(err, m)
-				}
-			}
-			return nil
+			defer p.Close()
+			return g.fail(p.OllamaRemove(g.ctx, args...))
 		},
 	}
 	cmd.AddCommand(listCmd("list", "List the models Ollama has (the seed's ollama-list)", false),
@@ -306,46 +215,17 @@ Arguments after -- go to psql.`,
 }
 
 func (g *globals) psql(db, user string, extra []string) error {
-	r, err := g.runningService("dev", "postgres")
+	p, err := g.open()
 	if err != nil {
 		return err
 	}
-	defer r.close()
-	if user == "" {
-		user = runtime.EnvValue(r.dc.Spec.Env, "POSTGRES_USER")
-	}
-	if db == "" {
-		db = runtime.EnvValue(r.dc.Spec.Env, "POSTGRES_DB")
-	}
-	pw, err := r.sd.Secret("postgres-password")
-	if err != nil {
-		return err
-	}
-	if v := runtime.EnvValue(r.dc.Spec.Env, "POSTGRES_PASSWORD"); v != "" && !slices.Contains(r.dc.Secrets, "postgres-password") {
-		pw = v // set in the config by hand
-	}
-	tty := len(extra) == 0 && isTerminal(g.stdin) && isTerminal(g.stdout)
-	var port uint16
-	if len(r.dc.Listen) > 0 {
-		port = r.dc.Listen[0]
-	}
-	err = pgsql.Run(g.ctx, r.e, pgsql.Options{
-		Container: r.dc.Spec.Name, Port: port, User: user, Database: db, Password: pw, Args: extra,
-		TTY: tty, Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr,
-	})
-	var ee *pgsql.ExitError
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, pgsql.ErrAuth):
-		return withHint(errors.New("dev-postgres refused the generated password"), ExitFailure,
-			"the database was initialised with another password (a data path from elsewhere, or one changed by hand); set it back with ALTER ROLE, or 'berth secret rotate postgres-password' while dev-postgres runs")
-	case errors.Is(err, pgsql.ErrNoDatabase):
-		return withHint(fmt.Errorf("database %q does not exist", db), ExitFailure, "list them with: berth psql postgres -- -l")
-	case errors.As(err, &ee):
+	defer p.Close()
+	err = p.Psql(g.ctx, project.PsqlOptions{Database: db, User: user, Args: extra,
+		TTY: len(extra) == 0 && isTerminal(g.stdin) && isTerminal(g.stdout), Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr})
+	if ee := (*pgsql.ExitError)(nil); errors.As(err, &ee) && !errors.Is(err, pgsql.ErrAuth) && !errors.Is(err, pgsql.ErrNoDatabase) {
 		return exitCode(ee.Code) // psql already said why
 	}
-	return g.engineError(err)
+	return g.fail(err)
 }
 
 func newURLCmd(g *globals) *cobra.Command {
@@ -401,40 +281,18 @@ to open: through the proxy when it is enabled, else the private address.`,
 		Example: "  berth jupyter url\n  berth jupyter url --direct\n  berth jupyter url --service dev/dev-ml",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kit, svc, ok := strings.Cut(service, "/")
-			if !ok {
-				return withHint(fmt.Errorf("--service %q is not KIT/SERVICE", service), ExitFailure, "e.g. --service ml/jupyter")
-			}
-			p, err := g.loadProject(nil)
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			dc, err := p.lib.Service(kit, svc)
+			u, err := p.JupyterURL(project.JupyterOptions{Service: service, Direct: direct})
 			if err != nil {
 				return g.fail(err)
 			}
-			token := runtime.EnvValue(dc.Spec.Env, "JUPYTER_TOKEN")
-			if len(dc.Secrets) > 0 {
-				if token, err = p.sd.Secret(dc.Secrets[0]); err != nil {
-					return err
-				}
-			}
-			us, _ := p.lib.URLs([]string{dc.Spec.Name})
-			base := dc.Spec.Name
-			if len(us) == 1 {
-				base = us[0].Direct
-				if us[0].Proxy != "" && !direct {
-					base = us[0].Proxy
-				}
-			}
-			u := base + "tree"
-			if token != "" {
-				u += "?token=" + token
-			}
 			if g.json {
-				return g.printJSON(map[string]string{"url": u, "token": token})
+				return g.printJSON(u)
 			}
-			fmt.Fprintln(g.stdout, u)
+			fmt.Fprintln(g.stdout, u.URL)
 			return nil
 		},
 	}

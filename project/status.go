@@ -37,6 +37,12 @@ type ContainerStatus struct {
 	Image    string     `json:"image"`
 	// Resources are the limits the engine reports (0 is unlimited).
 	Resources runtime.Resources `json:"resources"`
+	// Restarts counts the engine's restarts of the container under its
+	// restart policy since it was created.
+	Restarts int `json:"restarts"`
+	// Usage is a running container's resource use, when asked for
+	// (StatusOptions.Usage) and the engine reports it.
+	Usage *runtime.Stats `json:"usage,omitempty"`
 }
 
 // States Status reports besides the engine's.
@@ -50,6 +56,9 @@ type StatusOptions struct {
 	// Targets select containers; empty means the whole project, with the
 	// orphans (containers the project owns that the config no longer has).
 	Targets []string
+	// Usage asks the engine for each running container's CPU time, memory
+	// and processes (engines with the runtime.StatsReader capability).
+	Usage bool
 }
 
 // Status lists the containers of the config and what the engine has of
@@ -64,14 +73,18 @@ func (p *Project) Status(ctx context.Context, o StatusOptions) ([]ContainerStatu
 	if err != nil {
 		return nil, err
 	}
-	rows, err := p.status(ctx, e, st, names)
+	rows, err := p.status(ctx, e, st, names, o.Usage)
 	if err != nil {
 		return nil, engineError(err)
 	}
 	return rows, nil
 }
 
-func (p *Project) status(ctx context.Context, e runtime.Engine, st *desired.State, targets []string) ([]ContainerStatus, error) {
+func (p *Project) status(ctx context.Context, e runtime.Engine, st *desired.State, targets []string, usage bool) ([]ContainerStatus, error) {
+	stats, _ := e.(runtime.StatsReader)
+	if !usage {
+		stats = nil
+	}
 	obs, err := e.ListContainers(ctx, map[string]string{runtime.LabelProject: st.Project})
 	if err != nil {
 		return nil, err
@@ -113,6 +126,18 @@ func (p *Project) status(ctx context.Context, e runtime.Engine, st *desired.Stat
 					rows[idx].Health, rows[idx].Detail = s, detail
 					mu.Unlock()
 				})
+				if stats != nil {
+					id := oc.ID
+					probes = append(probes, func() {
+						// A container that stopped since the list has no
+						// sample: its row simply has none.
+						if u, err := stats.Stats(ctx, id); err == nil {
+							mu.Lock()
+							rows[idx].Usage = &u
+							mu.Unlock()
+						}
+					})
+				}
 			}
 		}
 		rows = append(rows, r)
@@ -148,6 +173,7 @@ func (p *Project) status(ctx context.Context, e runtime.Engine, st *desired.Stat
 func fillObserved(r *ContainerStatus, oc runtime.Container) {
 	r.State = oc.State
 	r.ExitCode = oc.ExitCode
+	r.Restarts = oc.RestartCount
 	r.Resources = oc.Resources
 	if oc.Health != "" {
 		r.Health = oc.Health

@@ -172,9 +172,13 @@ type Container struct {
 	Health    string // "", starting, healthy, unhealthy
 	ExitCode  int
 	StartedAt time.Time
-	Networks  map[string]netip.Addr // network name → address
-	Ports     []Port
-	Resources Resources
+	// RestartCount is how often the engine restarted the container under
+	// its restart policy since it was created (0 where the engine does
+	// not count).
+	RestartCount int
+	Networks     map[string]netip.Addr // network name → address
+	Ports        []Port
+	Resources    Resources
 	// Env, Mounts and Cmd are reported so that a plan can say what changed
 	// when the config hash differs.
 	Env    []string
@@ -265,6 +269,29 @@ type Engine interface {
 
 	Close() error
 }
+
+// Stats is a running container's use of the machine at one moment.
+type Stats struct {
+	// CPUSeconds is the CPU time its processes used since it started,
+	// summed over cores.
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// MemoryBytes is the memory in use, without the page cache the kernel
+	// can reclaim (what `docker stats` shows, and what the OOM killer
+	// weighs against a limit).
+	MemoryBytes uint64 `json:"memoryBytes"`
+	// PIDs is the number of processes and threads.
+	PIDs uint64 `json:"pids"`
+}
+
+// StatsReader is the capability of an engine that reports the resource use
+// of its running containers. A container that is not running answers an
+// error wrapping ErrNotFound or ErrNotRunning.
+type StatsReader interface {
+	Stats(ctx context.Context, nameOrID string) (Stats, error)
+}
+
+// ErrNotRunning says that a container exists but does not run.
+var ErrNotRunning = errors.New("container is not running")
 
 // HostPIDer is the capability of an engine whose containers run on this
 // machine: it reports the host PID of a running container's first

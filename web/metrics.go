@@ -79,11 +79,17 @@ var (
 	descStarted = prometheus.NewDesc("berth_container_started_timestamp_seconds", "When the running container started.", []string{"container", "kit"}, nil)
 	descGen     = prometheus.NewDesc("berth_generation", "The number of the current generation.", nil, nil)
 	descGenTime = prometheus.NewDesc("berth_generation_timestamp_seconds", "When the current generation was applied.", nil, nil)
+	descRestart = prometheus.NewDesc("berth_container_restarts_total", "Restarts of the container by the engine under its restart policy since it was created.", []string{"container", "kit"}, nil)
+	descCPU     = prometheus.NewDesc("berth_container_cpu_seconds_total", "CPU time the running container's processes used since it started, summed over cores.", []string{"container", "kit"}, nil)
+	descMemUsed = prometheus.NewDesc("berth_container_memory_bytes", "Memory the running container uses, without reclaimable page cache.", []string{"container", "kit"}, nil)
+	descPIDs    = prometheus.NewDesc("berth_container_pids", "Processes and threads in the running container.", []string{"container", "kit"}, nil)
+	descBackup  = prometheus.NewDesc("berth_backup_last_timestamp_seconds", "When the newest intact backup holding the container was taken.", []string{"container"}, nil)
+	descBackups = prometheus.NewDesc("berth_backups", "Backups in the repository, damaged ones included.", nil, nil)
 	descScrape  = prometheus.NewDesc("berth_scrape_error", "1 when the engine did not answer the scrape's status.", nil, nil)
 )
 
 func (c *projectCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descHealthy, descCurrent, descMemory, descCPUs, descStarted, descGen, descGenTime, descScrape} {
+	for _, d := range []*prometheus.Desc{descUp, descHealthy, descCurrent, descMemory, descCPUs, descStarted, descRestart, descCPU, descMemUsed, descPIDs, descBackup, descBackups, descGen, descGenTime, descScrape} {
 		ch <- d
 	}
 }
@@ -91,7 +97,7 @@ func (c *projectCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *projectCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rows, err := c.s.proj().Status(ctx, project.StatusOptions{})
+	rows, err := c.s.proj().Status(ctx, project.StatusOptions{Usage: true})
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(descScrape, prometheus.GaugeValue, 1)
 	} else {
@@ -115,6 +121,32 @@ func (c *projectCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if !r.Started.IsZero() {
 			ch <- prometheus.MustNewConstMetric(descStarted, prometheus.GaugeValue, float64(r.Started.UnixNano())/1e9, r.Name, r.Kit)
+		}
+		if r.State != project.StateMissing {
+			ch <- prometheus.MustNewConstMetric(descRestart, prometheus.CounterValue, float64(r.Restarts), r.Name, r.Kit)
+		}
+		if u := r.Usage; u != nil {
+			ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, u.CPUSeconds, r.Name, r.Kit)
+			ch <- prometheus.MustNewConstMetric(descMemUsed, prometheus.GaugeValue, float64(u.MemoryBytes), r.Name, r.Kit)
+			ch <- prometheus.MustNewConstMetric(descPIDs, prometheus.GaugeValue, float64(u.PIDs), r.Name, r.Kit)
+		}
+	}
+	// The repository is read, never created, by a scrape.
+	if ents, _, err := c.s.proj().Backups(""); err == nil {
+		ch <- prometheus.MustNewConstMetric(descBackups, prometheus.GaugeValue, float64(len(ents)))
+		last := map[string]time.Time{}
+		for _, e := range ents {
+			if e.Manifest == nil {
+				continue
+			}
+			for _, s := range e.Manifest.Services {
+				if e.Manifest.Time.After(last[s.Container]) {
+					last[s.Container] = e.Manifest.Time
+				}
+			}
+		}
+		for name, t := range last {
+			ch <- prometheus.MustNewConstMetric(descBackup, prometheus.GaugeValue, float64(t.UnixNano())/1e9, name)
 		}
 	}
 	if gens, err := c.s.proj().Generations(); err == nil && len(gens) > 0 {

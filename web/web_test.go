@@ -57,11 +57,18 @@ type env struct {
 // newEnv opens a project on the fake engine and serves it on loopback.
 func newEnv(t *testing.T, up bool) *env {
 	t.Helper()
+	return newEnvConfig(t, fakeConfig, up)
+}
+
+// newEnvConfig is newEnv with another config; "{{dir}}" in it stands for
+// the test's directory.
+func newEnvConfig(t *testing.T, config string, up bool) *env {
+	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), eng: fake.New()}
 	e.eng.AddImage("example.org/front:1", "sha256:"+strings.Repeat("a", 64))
 	e.eng.AddImage("example.org/back:1", "sha256:"+strings.Repeat("b", 64))
 	cfg := filepath.Join(e.dir, "berth.yaml")
-	if err := os.WriteFile(cfg, []byte(fakeConfig), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(config, "{{dir}}", e.dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	opts := project.Options{ConfigFile: cfg, StateDir: filepath.Join(e.dir, "state"), Engine: e.eng, Probe: e.probe}
@@ -492,12 +499,61 @@ func TestMetrics(t *testing.T) {
 		`berth_container_up{container="wt-front",kit="wt",state="running"} 1`,
 		`berth_container_healthy{container="wt-front",health="healthy",kit="wt"} 1`,
 		`berth_generation 1`,
+		`berth_container_restarts_total{container="wt-front",kit="wt"} 0`,
+		`berth_container_memory_bytes{container="wt-front",kit="wt"} 6.7108864e+07`,
+		`berth_container_pids{container="wt-front",kit="wt"} 1`,
+		`berth_container_cpu_seconds_total{container="wt-front",kit="wt"} `,
+		`berth_backups 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+}
+
+// TestMetricsBackupAge: after a backup, /metrics says when the newest
+// backup of each container was taken, and how many backups there are.
+func TestMetricsBackupAge(t *testing.T) {
+	e := newEnvConfig(t, `project: webbackup
+wt:
+  network: { subnet: 10.78.2.0/24 }
+  back:
+    image: example.org/back:1
+    port: 8080
+    mounts: ["{{dir}}/data:/data"]
+`, true)
+	if err := os.MkdirAll(filepath.Join(e.dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(e.dir, "data", "f"), []byte("x"), 0o644)
+	before := time.Now().Add(-time.Second)
+	if _, _, err := e.p.Backup(t.Context(), project.BackupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.do("GET", "/metrics", "bearer", nil, "")
+	if !strings.Contains(body, "berth_backups 1\n") {
+		t.Errorf("/metrics lacks berth_backups 1:\n%s", grepLines(body, "berth_backup"))
+	}
+	var ts float64
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, `berth_backup_last_timestamp_seconds{container="wt-back"} `); ok {
+			ts, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if ts < float64(before.Unix()) || ts > float64(time.Now().Unix()+1) {
+		t.Errorf("last backup of wt-back at %v, want about now:\n%s", ts, grepLines(body, "berth_backup"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func TestUnknownAPI(t *testing.T) {

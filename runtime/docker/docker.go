@@ -281,6 +281,7 @@ func fromInspect(c container.InspectResponse) runtime.Container {
 			out.StartedAt = t
 		}
 	}
+	out.RestartCount = c.RestartCount
 	if ns := c.NetworkSettings; ns != nil {
 		for name, ep := range ns.Networks {
 			if ep == nil {
@@ -594,4 +595,41 @@ func (e *Engine) HostPID(ctx context.Context, nameOrID string) (int, error) {
 		return 0, fmt.Errorf("container %q: %w: not running", nameOrID, runtime.ErrConflict)
 	}
 	return res.Container.State.Pid, nil
+}
+
+// Stats reads one sample of the container's resource use (the engine's
+// one-shot stats, which do not wait for a second sample).
+func (e *Engine) Stats(ctx context.Context, nameOrID string) (runtime.Stats, error) {
+	res, err := e.c.ContainerStats(ctx, nameOrID, client.ContainerStatsOptions{})
+	if err != nil {
+		return runtime.Stats{}, fmt.Errorf("reading the stats of %q: %w", nameOrID, mapErr(err))
+	}
+	defer res.Body.Close()
+	var st container.StatsResponse
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		return runtime.Stats{}, fmt.Errorf("reading the stats of %q: %w", nameOrID, err)
+	}
+	// A container that does not run answers an empty sample.
+	if st.Read.IsZero() || st.Read.Year() < 2 {
+		return runtime.Stats{}, fmt.Errorf("reading the stats of %q: %w", nameOrID, runtime.ErrNotRunning)
+	}
+	return runtime.Stats{
+		CPUSeconds:  float64(st.CPUStats.CPUUsage.TotalUsage) / 1e9,
+		MemoryBytes: workingSet(st.MemoryStats.Usage, st.MemoryStats.Stats),
+		PIDs:        st.PidsStats.Current,
+	}, nil
+}
+
+// workingSet is the memory in use less the page cache the kernel can
+// reclaim: inactive_file on cgroup v2, total_inactive_file on v1, as
+// docker stats and the kubelet count it.
+func workingSet(usage uint64, stats map[string]uint64) uint64 {
+	inactive, ok := stats["inactive_file"]
+	if !ok {
+		inactive = stats["total_inactive_file"]
+	}
+	if inactive > usage {
+		return 0
+	}
+	return usage - inactive
 }

@@ -13,6 +13,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	runtimetest.Run(t, func(t *testing.T) runtime.Engine { return testenv.Docker(t) }, runtimetest.Options{
+		CountsRestarts: true,
 		// 10.213.0.0/16 is the fake's; the daemon is shared with other
 		// test packages running at the same time.
 		Subnets:   netip.MustParsePrefix("10.212.0.0/16"),

@@ -925,3 +925,26 @@ func (e *Engine) Logs(ctx context.Context, container string, opts runtime.LogOpt
 
 // Close does nothing.
 func (e *Engine) Close() error { return nil }
+
+// Stats reports a running container's use as a steady fake load: one
+// CPU-second per second since it started, the memory limit's half (64 MiB
+// without one) and one process; an error for a container that does not run.
+func (e *Engine) Stats(ctx context.Context, nameOrID string) (runtime.Stats, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.enter("Stats", nameOrID); err != nil {
+		return runtime.Stats{}, err
+	}
+	c, err := e.findContainer(nameOrID)
+	if err != nil {
+		return runtime.Stats{}, fmt.Errorf("reading stats: %w", err)
+	}
+	if c.state != runtime.StateRunning {
+		return runtime.Stats{}, fmt.Errorf("reading stats of %q: %w", nameOrID, runtime.ErrNotRunning)
+	}
+	mem := uint64(64 << 20)
+	if l := c.spec.Resources.MemoryBytes; l > 0 {
+		mem = uint64(l) / 2
+	}
+	return runtime.Stats{CPUSeconds: time.Since(c.started).Seconds(), MemoryBytes: mem, PIDs: 1}, nil
+}

@@ -359,11 +359,12 @@ func (e *Engine) CreateContainer(ctx context.Context, spec runtime.ContainerSpec
 
 // inspectJSON is the subset of libpod's container inspect berth reads.
 type inspectJSON struct {
-	ID        string `json:"Id"`
-	Name      string `json:"Name"`
-	Image     string `json:"Image"`
-	ImageName string `json:"ImageName"`
-	State     struct {
+	ID           string `json:"Id"`
+	RestartCount int    `json:"RestartCount"`
+	Name         string `json:"Name"`
+	Image        string `json:"Image"`
+	ImageName    string `json:"ImageName"`
+	State        struct {
 		Status    string `json:"Status"`
 		ExitCode  int    `json:"ExitCode"`
 		Pid       int    `json:"Pid"`
@@ -429,16 +430,17 @@ var states = map[string]string{
 
 func fromInspect(in inspectJSON) runtime.Container {
 	out := runtime.Container{
-		ID:       in.ID,
-		Name:     in.Name,
-		Image:    in.ImageName,
-		ImageID:  "sha256:" + in.Image,
-		Labels:   in.Config.Labels,
-		State:    states[in.State.Status],
-		ExitCode: in.State.ExitCode,
-		Networks: map[string]netip.Addr{},
-		Cmd:      in.Config.Cmd,
-		TTY:      in.Config.Tty,
+		ID:           in.ID,
+		Name:         in.Name,
+		Image:        in.ImageName,
+		ImageID:      "sha256:" + in.Image,
+		Labels:       in.Config.Labels,
+		State:        states[in.State.Status],
+		ExitCode:     in.State.ExitCode,
+		RestartCount: in.RestartCount,
+		Networks:     map[string]netip.Addr{},
+		Cmd:          in.Config.Cmd,
+		TTY:          in.Config.Tty,
 	}
 	if out.State == "" {
 		out.State = in.State.Status
@@ -603,4 +605,41 @@ func (e *Engine) HostPID(ctx context.Context, nameOrID string) (int, error) {
 		return 0, fmt.Errorf("container %q: %w: not running", nameOrID, runtime.ErrConflict)
 	}
 	return in.State.Pid, nil
+}
+
+// statsJSON is libpod's answer to one sample of stats.
+type statsJSON struct {
+	Error *struct {
+		Message string `json:"message"`
+	} `json:"Error"`
+	Stats []struct {
+		CPUNano  uint64 `json:"CPUNano"`
+		MemUsage uint64 `json:"MemUsage"`
+		PIDs     uint64 `json:"PIDs"`
+	} `json:"Stats"`
+}
+
+// Stats reads one sample of the container's resource use. libpod's
+// MemUsage is already the working set (usage less inactive file pages).
+func (e *Engine) Stats(ctx context.Context, nameOrID string) (runtime.Stats, error) {
+	c, err := e.InspectContainer(ctx, nameOrID)
+	if err != nil {
+		return runtime.Stats{}, err
+	}
+	if c.State != runtime.StateRunning {
+		return runtime.Stats{}, fmt.Errorf("reading the stats of %q: %w", nameOrID, runtime.ErrNotRunning)
+	}
+	var out statsJSON
+	q := url.Values{"containers": {c.ID}, "stream": {"false"}}
+	if err := e.do(ctx, http.MethodGet, "/containers/stats", q, nil, &out); err != nil {
+		return runtime.Stats{}, fmt.Errorf("reading the stats of %q: %w", nameOrID, err)
+	}
+	if out.Error != nil && out.Error.Message != "" {
+		return runtime.Stats{}, fmt.Errorf("reading the stats of %q: %s", nameOrID, out.Error.Message)
+	}
+	if len(out.Stats) != 1 {
+		return runtime.Stats{}, fmt.Errorf("reading the stats of %q: %d samples in the answer", nameOrID, len(out.Stats))
+	}
+	s := out.Stats[0]
+	return runtime.Stats{CPUSeconds: float64(s.CPUNano) / 1e9, MemoryBytes: s.MemUsage, PIDs: s.PIDs}, nil
 }

@@ -35,6 +35,7 @@ func engine(t testing.TB) *podman.Engine {
 
 func TestConformance(t *testing.T) {
 	runtimetest.Run(t, func(t *testing.T) runtime.Engine { return engine(t) }, runtimetest.Options{
+		CountsRestarts: true,
 		// 10.215.0.0/16 is the podman and nspawn tests' range; .0–.99 here.
 		Subnets:   netip.MustParsePrefix("10.215.0.0/16"),
 		Reachable: true,

@@ -38,6 +38,8 @@ type Options struct {
 	// Reachable says container addresses and published ports answer from
 	// the host (true for engines that run processes).
 	Reachable bool
+	// CountsRestarts says the engine reports Container.RestartCount.
+	CountsRestarts bool
 }
 
 // Run runs the suite. newEngine returns a fresh or shared engine; the
@@ -60,6 +62,8 @@ func Run(t *testing.T, newEngine func(t *testing.T) runtime.Engine, opts Options
 	t.Run("ExecHealth", s.execHealth)
 	t.Run("Logs", s.logs)
 	t.Run("Resources", s.resources)
+	t.Run("Stats", s.stats)
+	t.Run("Restarts", s.restarts)
 	t.Run("LoadImage", s.loadImage)
 	t.Run("PullImage", s.pullImage)
 }
@@ -702,4 +706,66 @@ func (s *suite) pullImage(t *testing.T) {
 	if err := ev.e.PullImage(t.Context(), missing, nil); err == nil {
 		t.Errorf("pulling %s: no error", missing)
 	}
+}
+
+// stats reads a running container's resource use, for engines with the
+// StatsReader capability: CPU time and memory that a running Go program
+// must have, at least its one process, a CPU time that does not go back,
+// and ErrNotRunning once it has stopped.
+func (s *suite) stats(t *testing.T) {
+	ev := s.env(t)
+	sr, ok := ev.e.(runtime.StatsReader)
+	if !ok {
+		t.Skip("the engine does not report resource use (no runtime.StatsReader)")
+	}
+	id := ev.create(ev.spec("stats", "", netip.Addr{}))
+	ev.start(id)
+	var first runtime.Stats
+	Eventually(t, 20*time.Second, "a sample with CPU time and memory", func() bool {
+		st, err := sr.Stats(t.Context(), id)
+		if err != nil {
+			t.Logf("Stats: %v", err)
+			return false
+		}
+		first = st
+		return st.CPUSeconds > 0 && st.MemoryBytes > 0 && st.PIDs >= 1
+	})
+	if first.MemoryBytes > 1<<30 {
+		t.Errorf("a small Go server uses %d bytes: the page cache or the limit was counted", first.MemoryBytes)
+	}
+	second, err := sr.Stats(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.CPUSeconds < first.CPUSeconds {
+		t.Errorf("CPU time went back: %v then %v", first.CPUSeconds, second.CPUSeconds)
+	}
+	if err := ev.e.StopContainer(t.Context(), id, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sr.Stats(t.Context(), id); !errors.Is(err, runtime.ErrNotRunning) {
+		t.Errorf("Stats of a stopped container: %v, want ErrNotRunning", err)
+	}
+	if _, err := sr.Stats(t.Context(), ev.prefix+"-missing"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("Stats of a missing container: %v, want ErrNotFound", err)
+	}
+}
+
+// restarts lets the engine restart a failing container under its policy
+// and checks that it counts the restarts.
+func (s *suite) restarts(t *testing.T) {
+	if !s.opts.CountsRestarts {
+		t.Skip("the engine does not count restarts")
+	}
+	ev := s.env(t)
+	spec := ev.spec("restarts", "", netip.Addr{}, "-exit", "1")
+	spec.Restart = "on-failure"
+	id := ev.create(spec)
+	if c := ev.inspect(id); c.RestartCount != 0 {
+		t.Errorf("a new container has RestartCount %d", c.RestartCount)
+	}
+	ev.start(id)
+	Eventually(t, 30*time.Second, "the engine to restart the failing container", func() bool {
+		return ev.inspect(id).RestartCount >= 1
+	})
 }

@@ -16,7 +16,7 @@ import (
 func init() { register(newStatusCmd) }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var watch bool
+	var watch, usage bool
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "status [TARGET...]",
@@ -25,10 +25,16 @@ func newStatusCmd(g *globals) *cobra.Command {
 state, health (berth's own check, run from the host against the
 container's address), address, ports, GPU request, uptime and image.
 A container whose config changed since it was created is marked with *
-(up will recreate it); one the config no longer has shows as orphan.`,
+(up will recreate it); one the config no longer has shows as orphan.
+
+--usage adds what each running container uses: its restarts by the engine,
+CPU (the share of one core since the last refresh with --watch, else the
+CPU time since it started), memory without reclaimable page cache, and
+processes, as docker stats counts them.`,
 		Example: `  berth status
   berth status ml --json
-  berth status --watch`,
+  berth status --watch
+  berth status --usage --watch --interval 5s`,
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if watch && interval <= 0 {
@@ -39,8 +45,9 @@ A container whose config changed since it was created is marked with *
 				return err
 			}
 			defer p.Close()
+			var prev map[string]sample
 			for {
-				rows, err := p.Status(g.ctx, project.StatusOptions{Targets: args})
+				rows, err := p.Status(g.ctx, project.StatusOptions{Targets: args, Usage: usage})
 				if err != nil {
 					return g.fail(err)
 				}
@@ -52,7 +59,11 @@ A container whose config changed since it was created is marked with *
 					if watch && isTerminal(g.stdout) {
 						fmt.Fprint(g.stdout, "\x1b[H\x1b[2J")
 					}
-					printStatus(g, rows)
+					if usage {
+						prev = printUsage(g, rows, prev)
+					} else {
+						printStatus(g, rows)
+					}
 				}
 				if !watch {
 					return nil
@@ -69,6 +80,7 @@ A container whose config changed since it was created is marked with *
 		},
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "refresh until interrupted")
+	cmd.Flags().BoolVar(&usage, "usage", false, "show restarts, CPU, memory and processes of running containers")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "time between refreshes with --watch")
 	addJSON(cmd, g)
 	return cmd
@@ -136,4 +148,39 @@ func limitString(r runtime.Resources) string {
 		parts = append(parts, "pids="+strconv.FormatInt(r.PidsLimit, 10))
 	}
 	return strings.Join(parts, ",")
+}
+
+// sample is one container's CPU time at one moment, for the CPU share
+// between two refreshes.
+type sample struct {
+	cpu float64
+	at  time.Time
+}
+
+// printUsage prints the usage table and returns the samples the next
+// refresh computes CPU shares from.
+func printUsage(g *globals, rows []project.ContainerStatus, prev map[string]sample) map[string]sample {
+	now := time.Now()
+	next := map[string]sample{}
+	out := [][]string{{"NAME", "STATE", "HEALTH", "RESTARTS", "CPU", "MEM", "PIDS", "MEM LIMIT"}}
+	for _, r := range rows {
+		cpu, mem, pids := "-", "-", "-"
+		if u := r.Usage; u != nil {
+			next[r.Name] = sample{u.CPUSeconds, now}
+			if p, ok := prev[r.Name]; ok && now.After(p.at) && u.CPUSeconds >= p.cpu {
+				cpu = strconv.FormatFloat((u.CPUSeconds-p.cpu)/now.Sub(p.at).Seconds()*100, 'f', 1, 64) + "%"
+			} else {
+				cpu = (time.Duration(u.CPUSeconds * float64(time.Second))).Round(10 * time.Millisecond).String()
+			}
+			mem = desired.FormatBytes(int64(u.MemoryBytes))
+			pids = strconv.FormatUint(u.PIDs, 10)
+		}
+		limit := "-"
+		if r.Resources.MemoryBytes > 0 {
+			limit = desired.FormatBytes(r.Resources.MemoryBytes)
+		}
+		out = append(out, []string{r.Name, r.State, r.Health, strconv.Itoa(r.Restarts), cpu, mem, pids, limit})
+	}
+	writeRows(g.stdout, out)
+	return next
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/voidnxlabs/berth/backup"
 )
@@ -288,4 +289,63 @@ func Version() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
+}
+
+// BackupInfo is one backup as `berth backup list --json` prints it and the
+// web server serves it; a damaged one has only ID and Error.
+type BackupInfo struct {
+	ID           string              `json:"id"`
+	Time         time.Time           `json:"time"`
+	Project      string              `json:"project"`
+	Generation   int                 `json:"generation"`
+	BerthVersion string              `json:"berthVersion"`
+	Files        int                 `json:"files"`
+	Bytes        int64               `json:"bytes"`
+	Services     []BackupServiceInfo `json:"services"`
+	// Stored, Reused and Removed: a backup just taken (what it wrote, the
+	// chunks it found already stored, what its retention removed).
+	Stored  *int64   `json:"stored,omitempty"`
+	Reused  *int     `json:"reused,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// BackupServiceInfo is one service of a BackupInfo.
+type BackupServiceInfo struct {
+	Container string   `json:"container"`
+	Method    string   `json:"method"`
+	Stopped   bool     `json:"stopped"`
+	Files     int      `json:"files"`
+	Bytes     int64    `json:"bytes"`
+	Models    []string `json:"models,omitempty"`
+}
+
+// NewBackupInfo summarises a backup's manifest and, for one just taken,
+// the result of taking it (res may be nil).
+func NewBackupInfo(m *backup.Manifest, res *backup.Result) BackupInfo {
+	out := BackupInfo{ID: m.ID, Time: m.Time, Project: m.Project, Generation: m.Generation, BerthVersion: m.BerthVersion, Services: []BackupServiceInfo{}}
+	out.Files, out.Bytes = m.Totals()
+	for _, s := range m.Services {
+		one := backup.Manifest{Services: []backup.Service{s}}
+		si := BackupServiceInfo{Container: s.Container, Method: s.Method, Stopped: s.Stopped, Models: s.Models}
+		si.Files, si.Bytes = one.Totals()
+		out.Services = append(out.Services, si)
+	}
+	if res != nil {
+		out.Stored, out.Reused, out.Removed = &res.Stored, &res.Reused, res.Removed
+	}
+	return out
+}
+
+// BackupInfos summarises what Backups lists; never nil.
+func BackupInfos(ents []backup.Entry) []BackupInfo {
+	out := []BackupInfo{}
+	for _, e := range ents {
+		if e.Err != nil {
+			out = append(out, BackupInfo{ID: e.ID, Services: []BackupServiceInfo{}, Error: e.Err.Error()})
+			continue
+		}
+		out = append(out, NewBackupInfo(e.Manifest, nil))
+	}
+	return out
 }

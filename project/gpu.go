@@ -17,12 +17,18 @@ type GPUReport struct {
 	Errors      map[string]string         `json:"errors,omitempty"`
 }
 
+// GPUInventory detects the host's GPUs (sysfs, procfs, nvidia-smi) and
+// asks nothing else: no config, no engine.
+func (p *Project) GPUInventory(ctx context.Context) (gpu.Inventory, error) {
+	return gpu.Detect(ctx, p.gpuHost())
+}
+
 // GPUs detects the host's GPUs (sysfs, procfs, nvidia-smi) and resolves
 // every container's GPU request against them and the engine, without
 // changing anything. The engine is asked only when some container wants
 // GPUs.
 func (p *Project) GPUs(ctx context.Context) (*GPUReport, error) {
-	inv, err := gpu.Detect(ctx, p.gpuHost())
+	inv, err := p.GPUInventory(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/voidnxlabs/berth/backup"
 	"github.com/voidnxlabs/berth/config"
 	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/hostnet"
@@ -248,5 +249,25 @@ func TestServiceHelpers(t *testing.T) {
 	// psql: dev/postgres is not enabled.
 	if err := p.Psql(ctx, project.PsqlOptions{}); !errors.Is(err, project.ErrNotEnabled) {
 		t.Errorf("psql without postgres: %v", err)
+	}
+}
+
+// TestBackupInfos: the JSON shape of a backup both adapters print, with a
+// service's own totals and a damaged backup listed by its error.
+func TestBackupInfos(t *testing.T) {
+	m := &backup.Manifest{ID: "20260101-000000-abcd", Project: "p", Generation: 3, Services: []backup.Service{
+		{Container: "dev-postgres", Method: "pg_dumpall", Dump: &backup.File{Type: backup.TypeFile, Size: 100}},
+		{Container: "ml-ollama", Method: "files", Paths: []backup.Path{{Files: []backup.File{{Type: backup.TypeFile, Size: 5}, {Type: backup.TypeFile, Size: 7}}}}},
+	}}
+	infos := project.BackupInfos([]backup.Entry{{ID: m.ID, Manifest: m}, {ID: "20260102-000000-ffff", Err: errors.New("bad mac")}})
+	if len(infos) != 2 || infos[0].Files != 3 || infos[0].Bytes != 112 || infos[0].Services[1].Files != 2 || infos[0].Services[1].Bytes != 12 {
+		t.Fatalf("infos: %+v", infos)
+	}
+	if infos[1].Error != "bad mac" || infos[1].Services == nil {
+		t.Errorf("damaged: %+v", infos[1])
+	}
+	info := project.NewBackupInfo(m, &backup.Result{Stored: 42, Reused: 2})
+	if info.Stored == nil || *info.Stored != 42 || *info.Reused != 2 {
+		t.Errorf("just taken: %+v", info)
 	}
 }

@@ -10,67 +10,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/voidnxlabs/berth/backup"
 	"github.com/voidnxlabs/berth/project"
 )
 
-// backupServiceJSON and backupEntryJSON are one backup as `berth backup
-// list --json` prints it.
-//
-// TODO(project): the CLI keeps this shape to itself (internal/cli
-// backupJSON); it belongs beside Project.Backups so both adapters share it.
-type backupServiceJSON struct {
-	Container string   `json:"container"`
-	Method    string   `json:"method"`
-	Stopped   bool     `json:"stopped"`
-	Files     int      `json:"files"`
-	Bytes     int64    `json:"bytes"`
-	Models    []string `json:"models,omitempty"`
-}
-
-type backupEntryJSON struct {
-	ID           string              `json:"id"`
-	Time         time.Time           `json:"time"`
-	Project      string              `json:"project"`
-	Generation   int                 `json:"generation"`
-	BerthVersion string              `json:"berthVersion"`
-	Files        int                 `json:"files"`
-	Bytes        int64               `json:"bytes"`
-	Services     []backupServiceJSON `json:"services"`
-	Stored       *int64              `json:"stored,omitempty"`
-	Removed      []string            `json:"removed,omitempty"`
-	Error        string              `json:"error,omitempty"`
-}
-
-func backupJSON(m *backup.Manifest, res *backup.Result) backupEntryJSON {
-	out := backupEntryJSON{ID: m.ID, Time: m.Time, Project: m.Project, Generation: m.Generation, BerthVersion: m.BerthVersion, Services: []backupServiceJSON{}}
-	out.Files, out.Bytes = m.Totals()
-	for _, s := range m.Services {
-		one := backup.Manifest{Services: []backup.Service{s}}
-		sj := backupServiceJSON{Container: s.Container, Method: s.Method, Stopped: s.Stopped, Models: s.Models}
-		sj.Files, sj.Bytes = one.Totals()
-		out.Services = append(out.Services, sj)
-	}
-	if res != nil {
-		out.Stored, out.Removed = &res.Stored, res.Removed
-	}
-	return out
-}
-
-func (s *Server) backupList() ([]backupEntryJSON, error) {
+func (s *Server) backupList() ([]project.BackupInfo, error) {
 	ents, _, err := s.proj().Backups("")
 	if err != nil {
 		return nil, err
 	}
-	out := []backupEntryJSON{}
-	for _, e := range ents {
-		if e.Err != nil {
-			out = append(out, backupEntryJSON{ID: e.ID, Services: []backupServiceJSON{}, Error: e.Err.Error()})
-			continue
-		}
-		out = append(out, backupJSON(e.Manifest, nil))
-	}
-	return out, nil
+	return project.BackupInfos(ents), nil
 }
 
 // backupsData is `berth backup list`, with Back up now, Verify and
@@ -168,7 +116,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		return backupJSON(res.Manifest, res), nil
+		return project.NewBackupInfo(res.Manifest, res), nil
 	})
 }
 

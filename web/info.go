@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/voidnxlabs/berth/doctor"
-	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/project"
 )
@@ -100,9 +99,7 @@ type finding struct {
 
 // gpusData is `berth gpu` and what each container asks for.
 func (s *Server) gpusData(r *http.Request) (any, error) {
-	// TODO(project): Project.GPUs once the library has it; this detects
-	// the local host's GPUs directly.
-	inv, err := gpu.Detect(r.Context(), gpu.LocalHost())
+	inv, err := s.proj().GPUInventory(r.Context())
 	if err != nil {
 		return tablePage{}, err
 	}
@@ -128,7 +125,7 @@ func (s *Server) gpusData(r *http.Request) (any, error) {
 }
 
 func (s *Server) handleGPUs(w http.ResponseWriter, r *http.Request) {
-	inv, err := gpu.Detect(r.Context(), gpu.LocalHost())
+	inv, err := s.proj().GPUInventory(r.Context())
 	if err != nil {
 		fail(w, err)
 		return

@@ -101,7 +101,7 @@ prune older backups afterwards.`,
 			m := res.Manifest
 			files, bytes := m.Totals()
 			if g.json {
-				return g.printJSON(backupJSON(m, res))
+				return g.printJSON(project.NewBackupInfo(m, res))
 			}
 			fmt.Fprintln(g.stdout, m.ID)
 			fmt.Fprintf(g.stderr, "berth: backup %s: %s, %s, %s (%s new) in %s\n",
@@ -120,47 +120,6 @@ prune older backups afterwards.`,
 	addJSON(cmd, g)
 	cmd.AddCommand(newBackupListCmd(g, &to), newBackupVerifyCmd(g, &to), newBackupPruneCmd(g, &to))
 	return cmd
-}
-
-type backupServiceJSON struct {
-	Container string   `json:"container"`
-	Method    string   `json:"method"`
-	Stopped   bool     `json:"stopped"`
-	Files     int      `json:"files"`
-	Bytes     int64    `json:"bytes"`
-	Models    []string `json:"models,omitempty"`
-}
-
-type backupEntryJSON struct {
-	ID           string              `json:"id"`
-	Time         time.Time           `json:"time"`
-	Project      string              `json:"project"`
-	Generation   int                 `json:"generation"`
-	BerthVersion string              `json:"berthVersion"`
-	Files        int                 `json:"files"`
-	Bytes        int64               `json:"bytes"`
-	Services     []backupServiceJSON `json:"services"`
-	Stored       *int64              `json:"stored,omitempty"`
-	Reused       *int                `json:"reused,omitempty"`
-	Removed      []string            `json:"removed,omitempty"`
-	Error        string              `json:"error,omitempty"`
-}
-
-func backupJSON(m *backup.Manifest, res *backup.Result) backupEntryJSON {
-	out := backupEntryJSON{ID: m.ID, Time: m.Time, Project: m.Project, Generation: m.Generation, BerthVersion: m.BerthVersion, Services: []backupServiceJSON{}}
-	out.Files, out.Bytes = m.Totals()
-	for _, s := range m.Services {
-		one := backup.Manifest{Services: []backup.Service{s}}
-		sj := backupServiceJSON{Container: s.Container, Method: s.Method, Stopped: s.Stopped, Models: s.Models}
-		sj.Files, sj.Bytes = one.Totals()
-		out.Services = append(out.Services, sj)
-	}
-	if res != nil {
-		out.Stored = &res.Stored
-		out.Reused = &res.Reused
-		out.Removed = res.Removed
-	}
-	return out
 }
 
 func newBackupListCmd(g *globals, to *string) *cobra.Command {
@@ -183,15 +142,7 @@ holds. A backup whose manifest cannot be read is listed as damaged.`,
 				return g.fail(err)
 			}
 			if g.json {
-				out := []backupEntryJSON{}
-				for _, e := range ents {
-					if e.Err != nil {
-						out = append(out, backupEntryJSON{ID: e.ID, Services: []backupServiceJSON{}, Error: e.Err.Error()})
-						continue
-					}
-					out = append(out, backupJSON(e.Manifest, nil))
-				}
-				return g.printJSON(out)
+				return g.printJSON(project.BackupInfos(ents))
 			}
 			if len(ents) == 0 {
 				fmt.Fprintf(g.stderr, "berth: %s holds no backups\n", r.Dir)

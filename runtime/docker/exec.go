@@ -56,13 +56,6 @@ func (e *Engine) Exec(ctx context.Context, ctr string, opts runtime.ExecOptions)
 	}
 	defer att.Close()
 
-	stdout, stderr := opts.Stdout, opts.Stderr
-	if stdout == nil {
-		stdout = io.Discard
-	}
-	if stderr == nil {
-		stderr = io.Discard
-	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	resize := func(sz [2]uint) error {
@@ -102,29 +95,11 @@ func (e *Engine) Exec(ctx context.Context, ctr string, opts runtime.ExecOptions)
 			stream.Resizes(rctx, opts.Resize, func(sz [2]uint) { _ = resize(sz) })
 		}()
 	}
-	if err := stream.Output(ctx, opts.TTY, att.Reader, stdout, stderr); err != nil {
-		if ctx.Err() != nil {
-			return -1, ctx.Err()
-		}
-		return -1, fmt.Errorf("reading exec output in %q: %w", ctr, err)
-	}
-	// The exit code can trail the end of output by a moment.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	return stream.Run(ctx, ctr, opts.TTY, att.Reader, opts.Stdout, opts.Stderr, func(ctx context.Context) (bool, int, error) {
 		in, err := e.c.ExecInspect(ctx, cr.ID, client.ExecInspectOptions{})
 		if err != nil {
-			return -1, fmt.Errorf("inspecting exec in %q: %w", ctr, mapErr(err))
+			return false, 0, mapErr(err)
 		}
-		if !in.Running {
-			return in.ExitCode, nil
-		}
-		if time.Now().After(deadline) {
-			return -1, fmt.Errorf("exec in %q: output ended but the process still runs", ctr)
-		}
-		select {
-		case <-ctx.Done():
-			return -1, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return in.Running, in.ExitCode, nil
+	})
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 
@@ -87,13 +86,6 @@ func (e *Engine) Exec(ctx context.Context, ctr string, opts runtime.ExecOptions)
 	}
 	defer conn.Close()
 
-	stdout, stderr := opts.Stdout, opts.Stderr
-	if stdout == nil {
-		stdout = io.Discard
-	}
-	if stderr == nil {
-		stderr = io.Discard
-	}
 	if opts.Stdin != nil {
 		go func() {
 			_, _ = io.Copy(conn, opts.Stdin)
@@ -110,34 +102,14 @@ func (e *Engine) Exec(ctx context.Context, ctr string, opts runtime.ExecOptions)
 			_ = e.do(rctx, http.MethodPost, "/exec/"+cr.ID+"/resize", q, nil, nil)
 		})
 	}
-	if err := stream.Output(ctx, opts.TTY, br, stdout, stderr); err != nil {
-		if ctx.Err() != nil {
-			return -1, ctx.Err()
-		}
-		return -1, fmt.Errorf("reading exec output in %q: %w", ctr, err)
-	}
-	// The exit code can trail the end of output by a moment.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	return stream.Run(ctx, ctr, opts.TTY, br, opts.Stdout, opts.Stderr, func(ctx context.Context) (bool, int, error) {
 		var in struct {
 			Running  bool `json:"Running"`
 			ExitCode int  `json:"ExitCode"`
 		}
-		if err := e.do(ctx, http.MethodGet, "/exec/"+cr.ID+"/json", nil, nil, &in); err != nil {
-			return -1, fmt.Errorf("inspecting exec in %q: %w", ctr, err)
-		}
-		if !in.Running {
-			return in.ExitCode, nil
-		}
-		if time.Now().After(deadline) {
-			return -1, fmt.Errorf("exec in %q: output ended but the process still runs", ctr)
-		}
-		select {
-		case <-ctx.Done():
-			return -1, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		err := e.do(ctx, http.MethodGet, "/exec/"+cr.ID+"/json", nil, nil, &in)
+		return in.Running, in.ExitCode, err
+	})
 }
 
 // Logs copies a container's logs. libpod frames them as Docker does for a

@@ -5,7 +5,9 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 )
@@ -45,6 +47,47 @@ func Resizes(ctx context.Context, sizes <-chan [2]uint, resize func([2]uint)) {
 				return
 			}
 			resize(sz)
+		}
+	}
+}
+
+// Inspect asks the engine whether an exec session still runs, and its
+// exit code once it does not.
+type Inspect func(ctx context.Context) (running bool, code int, err error)
+
+// Run copies an exec session's output (Output; a nil writer discards its
+// stream) and returns the command's exit code, which can trail the end of
+// output by a moment: inspect is asked every 20 ms for up to 10 s. ctr
+// names the container in errors; ctx's end is returned as it is.
+func Run(ctx context.Context, ctr string, tty bool, r io.Reader, stdout, stderr io.Writer, inspect Inspect) (int, error) {
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	if err := Output(ctx, tty, r, stdout, stderr); err != nil {
+		if ctx.Err() != nil {
+			return -1, ctx.Err()
+		}
+		return -1, fmt.Errorf("reading exec output in %q: %w", ctr, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		running, code, err := inspect(ctx)
+		if err != nil {
+			return -1, fmt.Errorf("inspecting exec in %q: %w", ctr, err)
+		}
+		if !running {
+			return code, nil
+		}
+		if time.Now().After(deadline) {
+			return -1, fmt.Errorf("exec in %q: output ended but the process still runs", ctr)
+		}
+		select {
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

@@ -232,9 +232,10 @@ start() {
 	echo "$run/kubeconfig"
 }
 
-stop_procs() {
-	local p
-	for p in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; do
+stop_procs() { # [daemon...]; default: all
+	local p all=(kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd)
+	(($# == 0)) || all=("$@")
+	for p in "${all[@]}"; do
 		if alive "$p"; then
 			local pid
 			pid=$(cat "$run/$p.pid")
@@ -265,6 +266,14 @@ node_tools() {
 # configuration.
 node_config() {
 	mkdir -p "$node_root/cni/net.d" "$node_root/volumes" "$node_root/pod-logs" "$node_run"
+	# The CRI gives every pod sandbox oom_score_adj -998 (and Guaranteed
+	# pods' containers -997). Lowering it needs CAP_SYS_RESOURCE, which
+	# root lacks on some hosts (this one's bounding set leaves it out):
+	# runc's init then dies writing /proc/self/oom_score_adj and runc
+	# reports only "can't get final child's PID from pipe: EOF".
+	# restrict_oom_score_adj clamps the value at containerd's own.
+	local restrict_oom=false
+	(((0x$(awk '/^CapEff:/ {print $2}' /proc/self/status) >> 24) & 1)) || restrict_oom=true
 	cat >"$node_run/containerd.toml" <<TOML
 version = 2
 root = "$node_root/containerd"
@@ -274,6 +283,7 @@ state = "$node_run/containerd"
 [ttrpc]
   address = "$node_run/containerd.sock.ttrpc"
 [plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = $restrict_oom
   sandbox_image = "ghcr.io/voidnxlabs/pause:latest"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
@@ -519,6 +529,8 @@ stop_node() {
 		return
 	fi
 	api_host=$node_ip
+	# Nothing must recreate or reschedule the pods being deleted.
+	stop_procs kube-controller-manager kube-scheduler
 	if alive kube-apiserver && alive kubelet; then
 		local ns
 		for ns in $(kcurl "https://$api_host:$port/api/v1/namespaces" | tr -d ' ' |
@@ -539,6 +551,11 @@ stop_node() {
 		kill "$(cat "$run/containerd.pid")" 2>/dev/null || true
 		rm -f "$run/containerd.pid"
 	fi
+	# A shim whose task was never deleted outlives containerd.
+	local shim
+	for shim in $(pgrep -f -- "-address $node_run/containerd.sock" || true); do
+		kill "$shim" 2>/dev/null || true
+	done
 	# What the kubelet mounted for pods (secrets, service account tokens).
 	if [[ -n $node_root ]]; then
 		grep " $node_root/kubelet/" /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l 2>/dev/null || true

@@ -22,7 +22,10 @@ import (
 
 // Pod is one running (or failing) pod of a service.
 type Pod struct {
-	Name     string `json:"name"`
+	Name string `json:"name"`
+	// UID tells a replaced pod from the old one: a StatefulSet's keeps
+	// its name.
+	UID      string `json:"uid"`
 	Instance string `json:"instance"` // the container name it runs, ml-ollama
 	Phase    string `json:"phase"`
 	Ready    bool   `json:"ready"`
@@ -66,6 +69,7 @@ func (c *Client) Pods(ctx context.Context, ns, project string, only map[string]b
 func podOf(o map[string]any) Pod {
 	p := Pod{}
 	p.Name, _, _ = unstructured.NestedString(o, "metadata", "name")
+	p.UID, _, _ = unstructured.NestedString(o, "metadata", "uid")
 	p.Instance, _, _ = unstructured.NestedString(o, "metadata", "labels", LabelInstance)
 	p.Phase, _, _ = unstructured.NestedString(o, "status", "phase")
 	p.Node, _, _ = unstructured.NestedString(o, "spec", "nodeName")

@@ -22,3 +22,25 @@ func TestPodOf(t *testing.T) {
 		t.Errorf("podOf = %+v", p)
 	}
 }
+
+func TestRolloutOf(t *testing.T) {
+	obj := func(gen, seen int64) map[string]any {
+		return map[string]any{
+			"metadata": map[string]any{"generation": gen},
+			"spec":     map[string]any{"replicas": int64(1)},
+			"status": map[string]any{"observedGeneration": seen, "readyReplicas": int64(1),
+				"updatedReplicas": int64(1)},
+		}
+	}
+	var ws WorkloadStatus
+	rolloutOf(&ws, obj(2, 2))
+	if !ws.Present || ws.Replicas != 1 || ws.Ready != 1 || ws.Updated != 1 {
+		t.Errorf("observed: %+v", ws)
+	}
+	// Just applied: the counts are the old spec's.
+	ws = WorkloadStatus{}
+	rolloutOf(&ws, obj(3, 2))
+	if ws.Updated != 0 || ws.Ready != 1 {
+		t.Errorf("not yet observed: %+v, want 0 updated", ws)
+	}
+}

@@ -67,10 +67,7 @@ func (c *Client) Status(ctx context.Context, m *Manifest) (*Status, error) {
 			only[o.Name()] = true
 			ws := WorkloadStatus{Ref: o.Ref(), Pods: []PodStatus{}}
 			if u != nil {
-				ws.Present = true
-				ws.Replicas, _, _ = unstructured.NestedInt64(u.Object, "spec", "replicas")
-				ws.Ready, _, _ = unstructured.NestedInt64(u.Object, "status", "readyReplicas")
-				ws.Updated, _, _ = unstructured.NestedInt64(u.Object, "status", "updatedReplicas")
+				rolloutOf(&ws, u.Object)
 				if ws.Ready < ws.Replicas {
 					pods, err := c.notReady(ctx, m.Namespace, o.Name())
 					if err != nil {
@@ -151,4 +148,20 @@ func (c *Client) notReady(ctx context.Context, ns, instance string) ([]PodStatus
 		out = append(out, ps)
 	}
 	return out, nil
+}
+
+// rolloutOf fills in the counts of a Deployment or StatefulSet object.
+func rolloutOf(ws *WorkloadStatus, o map[string]any) {
+	ws.Present = true
+	ws.Replicas, _, _ = unstructured.NestedInt64(o, "spec", "replicas")
+	ws.Ready, _, _ = unstructured.NestedInt64(o, "status", "readyReplicas")
+	ws.Updated, _, _ = unstructured.NestedInt64(o, "status", "updatedReplicas")
+	// Right after an apply the controller has not seen the new spec yet
+	// and its counts describe the old one: nothing is known to be up to
+	// date.
+	gen, _, _ := unstructured.NestedInt64(o, "metadata", "generation")
+	seen, _, _ := unstructured.NestedInt64(o, "status", "observedGeneration")
+	if seen < gen {
+		ws.Updated = 0
+	}
 }

@@ -156,7 +156,7 @@ EOF
 alive() { [[ -f $run/$1.pid ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
 
 ready() {
-	curl -sf --max-time 2 --cacert "$run/pki/ca.crt" --cert "$run/pki/admin.crt" --key "$run/pki/admin.key" \
+	curl -sf --max-time 5 --cacert "$run/pki/ca.crt" --cert "$run/pki/admin.crt" --key "$run/pki/admin.key" \
 		"https://$api_host:$port/readyz" >/dev/null
 }
 
@@ -167,7 +167,7 @@ wait_for() { # what, seconds, command...
 	until "$@" >/dev/null 2>&1; do
 		if ((SECONDS >= deadline)); then
 			log "$what not ready after ${secs}s; logs in $run"
-			tail -20 "$run"/*.log >&2 || true
+			tail -n 20 "$run"/*.log >&2 || true
 			return 1
 		fi
 		sleep 0.2
@@ -203,7 +203,7 @@ start() {
 		--listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
 		--initial-cluster "default=http://127.0.0.1:$etcd_peer" >"$run/etcd.log" 2>&1 9>&- </dev/null &
 	echo $! >"$run/etcd.pid"
-	wait_for etcd 30 curl -sf --max-time 1 "http://127.0.0.1:$etcd_client/health"
+	wait_for etcd 60 curl -sf --max-time 1 "http://127.0.0.1:$etcd_client/health"
 	local apiflags=(--endpoint-reconciler-type none --disable-admission-plugins ServiceAccount)
 	if ((node_mode)); then
 		# Pods get service account tokens, and the kubernetes Service points
@@ -221,7 +221,7 @@ start() {
 		--service-cluster-ip-range 10.0.0.0/24 \
 		"${apiflags[@]}" >"$run/kube-apiserver.log" 2>&1 9>&- </dev/null &
 	echo $! >"$run/kube-apiserver.pid"
-	wait_for kube-apiserver 60 ready
+	wait_for kube-apiserver 180 ready
 	"$bin/kube-controller-manager" --kubeconfig "$run/kubeconfig" \
 		--bind-address 127.0.0.1 --secure-port "$kcm_port" \
 		--use-service-account-credentials=false \
@@ -405,7 +405,7 @@ start_node() {
 		--metrics-bind-address "127.0.0.1:$proxy_metrics" --healthz-bind-address "127.0.0.1:$proxy_healthz" \
 		>"$run/kube-proxy.log" 2>&1 9>&- </dev/null &
 	echo $! >"$run/kube-proxy.pid"
-	wait_for node 120 node_ready
+	wait_for node 240 node_ready
 	storage
 	log "node $node_name ready (pods on $pod_cidr)"
 	echo "$run/kubeconfig"

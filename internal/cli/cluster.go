@@ -531,6 +531,16 @@ CMD's exit code. -i copies standard input; -t allocates a terminal.`,
 		Args:              cobra.MinimumNArgs(2),
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Flags end at SERVICE (SetInterspersed(false)), so a '--'
+			// after it reaches args: it separates, it is not the command.
+			argv := args[1:]
+			if argv[0] == "--" {
+				argv = argv[1:]
+			}
+			if len(argv) == 0 {
+				return withHint(errors.New("cluster exec needs a command to run"), ExitFailure,
+					fmt.Sprintf("for example 'berth cluster exec %s -- ls /'", args[0]))
+			}
 			c, err := g.clusterUse(f)
 			if err != nil {
 				return err
@@ -547,7 +557,7 @@ CMD's exit code. -i copies standard input; -t allocates a terminal.`,
 				defer t.Close()
 				eo.Resize = t.resize
 			}
-			err = c.Exec(g.ctx, args[0], args[1:], eo)
+			err = c.Exec(g.ctx, args[0], argv, eo)
 			if ee := (*cluster.ExitError)(nil); errors.As(err, &ee) {
 				return exitCode(ee.Code)
 			}

@@ -3,7 +3,6 @@ package project_test
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/voidnxlabs/berth/config"
-	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/project"
@@ -70,27 +68,10 @@ func (e *env) write(cfg string) {
 	}
 }
 
-// probe passes for a container the fake engine runs at addr, so health
-// follows the engine's state.
-func (e *env) probe(ctx context.Context, addr netip.Addr, h *desired.Health) error {
-	cs, err := e.eng.ListContainers(ctx, nil)
-	if err != nil {
-		return err
-	}
-	for _, c := range cs {
-		for _, a := range c.Networks {
-			if a == addr && c.State == runtime.StateRunning {
-				return nil
-			}
-		}
-	}
-	return errors.New("connection refused")
-}
-
 func (e *env) open() *project.Project {
 	e.t.Helper()
 	p, err := project.Open(e.t.Context(), project.Options{
-		ConfigFile: filepath.Join(e.dir, "berth.yaml"), StateDir: e.state, Engine: e.eng, Probe: e.probe,
+		ConfigFile: filepath.Join(e.dir, "berth.yaml"), StateDir: e.state, Engine: e.eng, Probe: e.eng.Probe,
 		Getenv: func(string) string { return "" },
 	})
 	if err != nil {
@@ -474,7 +455,7 @@ func TestSecretsAndURLs(t *testing.T) {
   jupyter: { enable: true, notebooksPath: DATA/nb, gpu: { devices: all, optional: true } }
 `)
 	host := gpu.Host{Root: t.TempDir()}
-	p, err := project.Open(t.Context(), project.Options{ConfigFile: filepath.Join(e.dir, "berth.yaml"), StateDir: e.state, Engine: e.eng, Probe: e.probe, GPUHost: &host})
+	p, err := project.Open(t.Context(), project.Options{ConfigFile: filepath.Join(e.dir, "berth.yaml"), StateDir: e.state, Engine: e.eng, Probe: e.eng.Probe, GPUHost: &host})
 	if err != nil {
 		t.Fatal(err)
 	}

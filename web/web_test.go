@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/runtime"
 	"github.com/voidnxlabs/berth/runtime/fake"
@@ -71,7 +69,7 @@ func newEnvConfig(t *testing.T, config string, up bool) *env {
 	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(config, "{{dir}}", e.dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	opts := project.Options{ConfigFile: cfg, StateDir: filepath.Join(e.dir, "state"), Engine: e.eng, Probe: e.probe}
+	opts := project.Options{ConfigFile: cfg, StateDir: filepath.Join(e.dir, "state"), Engine: e.eng, Probe: e.eng.Probe}
 	p, err := project.Open(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -98,22 +96,6 @@ func newEnvConfig(t *testing.T, config string, up bool) *env {
 	t.Cleanup(e.http.Close)
 	e.host = "127.0.0.1:" + strconv.Itoa(port)
 	return e
-}
-
-// probe passes for a container the fake engine runs at addr.
-func (e *env) probe(ctx context.Context, addr netip.Addr, h *desired.Health) error {
-	cs, err := e.eng.ListContainers(ctx, nil)
-	if err != nil {
-		return err
-	}
-	for _, c := range cs {
-		for _, a := range c.Networks {
-			if a == addr && c.State == runtime.StateRunning {
-				return nil
-			}
-		}
-	}
-	return errors.New("not running")
 }
 
 // do sends a request; auth is "cookie", "bearer" or "".

@@ -52,7 +52,7 @@ var layers = map[string]string{
 	"proxy":                   "desired runtime",
 	"runtime":                 "",
 	"runtime/docker":          "internal/testenv runtime runtime/docker runtime/runtimetest runtime/stream",
-	"runtime/fake":            "runtime runtime/fake runtime/runtimetest",
+	"runtime/fake":            "desired runtime runtime/fake runtime/runtimetest",
 	"runtime/nspawn":          "internal/extract internal/fixture runtime runtime/nspawn runtime/runtimetest runtime/scenariotest",
 	"runtime/podman":          "internal/golden runtime runtime/podman runtime/runtimetest runtime/scenariotest runtime/stream",
 	"runtime/stream":          "",

@@ -28,6 +28,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/runtime"
 )
 
@@ -947,4 +948,23 @@ func (e *Engine) Stats(ctx context.Context, nameOrID string) (runtime.Stats, err
 		mem = uint64(l) / 2
 	}
 	return runtime.Stats{CPUSeconds: time.Since(c.started).Seconds(), MemoryBytes: mem, PIDs: 1}, nil
+}
+
+// Probe is a health probe (health.ProbeFunc) for the fake's containers,
+// which run no program: a check passes while a container the engine runs
+// has addr, and fails with "connection refused" otherwise, so health
+// follows the engine's state.
+func (e *Engine) Probe(ctx context.Context, addr netip.Addr, _ *desired.Health) error {
+	cs, err := e.ListContainers(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		for _, a := range c.Networks {
+			if a == addr && c.State == runtime.StateRunning {
+				return nil
+			}
+		}
+	}
+	return errors.New("connection refused")
 }

@@ -33,9 +33,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voidnxlabs/berth/image"
 	"github.com/voidnxlabs/berth/internal/cli"
 	"github.com/voidnxlabs/berth/internal/testenv"
+	"github.com/voidnxlabs/berth/project"
 	"github.com/voidnxlabs/berth/proxy"
 	brt "github.com/voidnxlabs/berth/runtime"
 )
@@ -61,34 +61,34 @@ func repoRoot(t *testing.T) string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
-// buildImages builds the built-in recipes with the user's cache (a warm
-// cache builds in seconds; a cold one takes minutes: Ollama's cgo build is
-// the longest) and loads them under references of the test's own.
+// buildImages builds the built-in recipes with berth's own build use case
+// and the user's cache and locks (a warm cache builds in seconds; a cold
+// one takes minutes: Ollama's cgo build is the longest), and loads them
+// under a repository of this run's own (berth-e2e-<random>/NAME:latest),
+// so that concurrent runs never share or remove each other's images.
 func buildImages(t *testing.T, eng brt.Engine, names ...string) map[string]string {
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := image.NewBuilder(image.Options{CacheDir: filepath.Join(cache, "berth"), WorkDir: repoRoot(t)})
+	id := make([]byte, 4)
+	rand.Read(id)
+	p := project.Bare(project.Options{StateDir: t.TempDir(), Engine: eng})
+	start := time.Now()
+	recs, err := p.ImageBuild(t.Context(), project.ImageBuildOptions{Names: names, Load: true, NoStore: true,
+		Builder: project.BuilderOptions{Repository: "berth-e2e-" + hex.EncodeToString(id), LockDir: filepath.Join(cache, "berth", "locks")}})
+	for _, rec := range recs {
+		t.Cleanup(func() { eng.RemoveImage(context.Background(), rec.Ref) })
+	}
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("building %v: %v", names, err)
 	}
-	recipes := image.Builtin()
 	refs := map[string]string{}
-	for _, n := range names {
-		start := time.Now()
-		res, err := b.Build(t.Context(), recipes[n])
-		if err != nil {
-			t.Fatalf("building %s: %v", n, err)
-		}
-		ref := fmt.Sprintf("berth-e2e/%s:%s", n, res.Digest.Hex[:12])
-		if _, err := image.Load(t.Context(), eng, res.Image, ref); err != nil {
-			t.Fatalf("loading %s: %v", n, err)
-		}
-		t.Logf("image %s: %s, %.1f MB, built and loaded in %s", n, ref, float64(res.Size)/1e6, time.Since(start).Round(time.Second))
-		refs[n] = ref
-		t.Cleanup(func() { eng.RemoveImage(context.Background(), ref) })
+	for _, rec := range recs {
+		t.Logf("image %s: %s, %.1f MB", rec.Name, rec.Ref, float64(rec.Size)/1e6)
+		refs[rec.Name] = rec.Ref
 	}
+	t.Logf("images built and loaded in %s", time.Since(start).Round(time.Second))
 	return refs
 }
 

@@ -32,12 +32,15 @@ type Record struct {
 // ErrNotBuilt is returned for an image that has not been built yet.
 var ErrNotBuilt = errors.New("not built")
 
+// RecordOf describes a built image that no store holds (no Tarball).
+func RecordOf(res *Result) Record {
+	return Record{Name: res.Name, Ref: res.Ref, Digest: res.Digest.String(), Size: res.Size, Packages: len(res.Lock.Packages), Layers: res.Layers}
+}
+
 // Save writes a built image's tarball and record.
 func (s *Store) Save(res *Result) (Record, error) {
-	rec := Record{
-		Name: res.Name, Ref: res.Ref, Digest: res.Digest.String(), Size: res.Size,
-		Tarball: filepath.Join(s.Dir, res.Name+".tar"), Packages: len(res.Lock.Packages), Layers: res.Layers,
-	}
+	rec := RecordOf(res)
+	rec.Tarball = filepath.Join(s.Dir, res.Name+".tar")
 	if err := WriteTarballFile(rec.Tarball, res.Image, res.Ref); err != nil {
 		return rec, err
 	}

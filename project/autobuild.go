@@ -1,6 +1,7 @@
 package project
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -92,6 +93,14 @@ type BuilderOptions struct {
 	Offline          bool     // only the lock and the download cache
 	IgnoreValidUntil bool     // accept expired Release files
 	Keyrings         []string // OpenPGP keyrings that sign the archive
+	// Repository prefixes the built images' references
+	// (REPOSITORY/NAME:latest); empty means image.DefaultRepository. Tests
+	// that run side by side each pass their own.
+	Repository string
+	// LockDir is where locks are read and written; empty means the
+	// project's (images.lock beside the config, else the state
+	// directory's images/).
+	LockDir string
 }
 
 func (p *Project) builder(env *images, name string, o BuilderOptions, events *sink) (*image.Builder, error) {
@@ -100,7 +109,8 @@ func (p *Project) builder(env *images, name string, o BuilderOptions, events *si
 		work = env.cfgDir
 	}
 	opts := image.Options{
-		LockDir:          env.lockDir,
+		LockDir:          cmp.Or(o.LockDir, env.lockDir),
+		Repository:       o.Repository,
 		WorkDir:          work,
 		Relock:           o.Relock,
 		Locked:           o.Locked,

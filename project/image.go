@@ -74,7 +74,11 @@ type ImageBuildOptions struct {
 	Names []string
 	All   bool
 	// Load loads each image into the engine after building it.
-	Load    bool
+	Load bool
+	// NoStore keeps the images out of the state directory: with Load they
+	// are only in the engine (tests that build, load and remove them).
+	// The records returned have no Tarball.
+	NoStore bool
 	Builder BuilderOptions
 	// Events receives the builds' steps (EventBuild) and each recipe's
 	// note (EventNotice).
@@ -105,9 +109,11 @@ func (p *Project) ImageBuild(ctx context.Context, o ImageBuildOptions) ([]image.
 		if err != nil {
 			return recs, imageError(err, o.Builder.Keyrings)
 		}
-		rec, err := env.store.Save(res)
-		if err != nil {
-			return recs, err
+		rec := image.RecordOf(res)
+		if !o.NoStore {
+			if rec, err = env.store.Save(res); err != nil {
+				return recs, err
+			}
 		}
 		if o.Load {
 			e, err := p.Engine(ctx)

@@ -50,6 +50,7 @@
 //	OllamaModels, OllamaPull, OllamaCreate,
 //	  OllamaChat, OllamaRemove              ollama.go
 //	JupyterURL                              jupyter.go
+//	Watch                                   watch.go
 //
 // The cluster use cases (render, diff, apply, prune, status, bootstrap,
 // load, logs, exec) are in package project/cluster, over a Project: this

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/voidnxlabs/berth/backup"
 	"github.com/voidnxlabs/berth/config"
@@ -269,5 +270,49 @@ func TestBackupInfos(t *testing.T) {
 	info := project.NewBackupInfo(m, &backup.Result{Stored: 42, Reused: 2})
 	if info.Stored == nil || *info.Stored != 42 || *info.Reused != 2 {
 		t.Errorf("just taken: %+v", info)
+	}
+}
+
+// TestWatch: the first look is reported, then each change, nothing while
+// nothing changes, and an engine that fails a look.
+func TestWatch(t *testing.T) {
+	e := newEnv(t)
+	p := e.open()
+	ctx := t.Context()
+	if _, err := p.Up(ctx, project.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ch := p.Watch(ctx, project.WatchOptions{Interval: 5 * time.Millisecond})
+	next := func(what string) project.Change {
+		t.Helper()
+		select {
+		case c := <-ch:
+			return c
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no change reported: %s", what)
+		}
+		return project.Change{}
+	}
+	if c := next("first look"); c.Err != nil || len(c.Containers) != 2 {
+		t.Fatalf("first look: %+v", c)
+	}
+	select {
+	case c := <-ch:
+		t.Fatalf("a change reported while nothing changed: %+v", c)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := p.Stop(ctx, project.LifecycleOptions{Targets: []string{"lt/api"}}); err != nil {
+		t.Fatal(err)
+	}
+	c := next("a stop")
+	for c.Err == nil && !slices.ContainsFunc(c.Containers, func(c runtime.Container) bool { return c.Name == "lt-api" && c.State != runtime.StateRunning }) {
+		c = next("api stopped")
+	}
+	e.eng.Fail("ListContainers", 1, runtime.ErrUnreachable)
+	if c := next("a failed look"); !errors.Is(c.Err, runtime.ErrUnreachable) || project.Hint(c.Err) == "" {
+		t.Fatalf("failed look: %+v", c)
+	}
+	if c := next("the engine back"); c.Err != nil || len(c.Containers) != 2 {
+		t.Fatalf("after the failure: %+v", c)
 	}
 }

@@ -5,20 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/voidnxlabs/berth/project"
-	"github.com/voidnxlabs/berth/runtime"
 )
 
-// hub keeps the overview live. While at least one browser listens, it asks
-// the engine every Poll for its containers' states (one cheap list call);
-// when anything changed, and every refresh interval for health and
-// uptime, it runs Status and sends the rows whose HTML changed to every
-// listener as server-sent events. With no listener it does nothing.
+// hub keeps the overview live. While at least one browser listens, it
+// watches the project (Project.Watch: one cheap list call every Poll, for
+// every listener together); when anything changed, after an action, and
+// every refresh interval for health and uptime, it runs Status and sends
+// the rows whose HTML changed to every listener as server-sent events.
+// With no listener it does nothing.
 type hub struct {
 	s       *Server
 	refresh time.Duration
@@ -90,32 +88,48 @@ func (h *hub) broadcast(m message) {
 	}
 }
 
-// run is the poll loop.
+// run is the watch loop. A config reload opens another project: the
+// watch follows it.
 func (h *hub) run(ctx context.Context) {
-	var last string
-	var lastFull time.Time
-	t := time.NewTicker(h.s.o.Poll)
+	p := h.s.proj()
+	w := h.watch(ctx, p)
+	defer func() { w.stop() }()
+	t := time.NewTicker(h.refresh)
 	defer t.Stop()
 	for {
-		fp, err := h.fingerprint(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			h.broadcast(message{"problem", mustJSON(apiError{Error: err.Error(), Hint: hintOf(err)})})
-		} else if fp != last || time.Since(lastFull) >= h.refresh {
-			if h.update(ctx) == nil {
-				last, lastFull = fp, time.Now()
-			}
-		}
 		select {
 		case <-ctx.Done():
 			return
+		case c, ok := <-w.changes:
+			if !ok {
+				return
+			}
+			if c.Err != nil {
+				h.broadcast(message{"problem", mustJSON(apiError{Error: c.Err.Error(), Hint: hintOf(c.Err)})})
+				continue
+			}
 		case <-t.C:
-		case <-h.pokes:
-			last = "" // an action ended: refresh now, whatever the engine lists
+		case <-h.pokes: // an action ended: refresh now
+		}
+		if np := h.s.proj(); np != p {
+			w.stop()
+			p, w = np, h.watch(ctx, np)
+		}
+		if h.update(ctx) != nil && ctx.Err() == nil {
+			time.AfterFunc(h.s.o.Poll, h.poke) // try again soon
 		}
 	}
+}
+
+// watching is a running Project.Watch.
+type watching struct {
+	changes <-chan project.Change
+	stop    context.CancelFunc
+}
+
+func (h *hub) watch(ctx context.Context, p *project.Project) watching {
+	ctx, stop := context.WithCancel(ctx)
+	return watching{p.Watch(ctx, project.WatchOptions{Interval: h.s.o.Poll}), stop}
 }
 
 // poke asks for a refresh now, after an action that changed something.
@@ -124,29 +138,6 @@ func (h *hub) poke() {
 	case h.pokes <- struct{}{}:
 	default:
 	}
-}
-
-// fingerprint summarises what the engine has of the project: what changes
-// when a container is created, removed, started, stopped or changes
-// health.
-//
-// TODO(project): a Project.Watch (engine events) would replace this poll;
-// until then the hub lists the project's containers itself, by label.
-func (h *hub) fingerprint(ctx context.Context) (string, error) {
-	e, err := h.s.proj().Engine(ctx)
-	if err != nil {
-		return "", err
-	}
-	cs, err := e.ListContainers(ctx, map[string]string{runtime.LabelProject: h.s.proj().Config().Project})
-	if err != nil {
-		return "", err
-	}
-	parts := make([]string, len(cs))
-	for i, c := range cs {
-		parts[i] = strings.Join([]string{c.ID, c.Name, c.State, c.Health, c.StartedAt.String(), c.Labels[runtime.LabelConfigHash]}, "|")
-	}
-	slices.Sort(parts)
-	return strings.Join(parts, "\n"), nil
 }
 
 // update runs Status and sends the rows that changed.

@@ -2,7 +2,7 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: build demo test test-fresh test-unit test-restart fuzz setup-ci vet
+.PHONY: build demo test test-heavy test-fresh test-unit test-restart fuzz setup-ci vet
 
 # A cold build prints nothing for minutes: heartbeat.sh says it still runs.
 build:
@@ -20,6 +20,12 @@ test: setup-ci
 	cd bench/engine && $(GO) vet -mod=mod . && $(GO) test -mod=mod -count=1 .
 	$(MAKE) fuzz
 	$(MAKE) test-restart
+
+# The services whose images are too heavy for make test's cold budget
+# (README: "Heavy services"): dev-ml's PyTorch notebook trains a model
+# through the proxy. CI does not run this target.
+test-heavy: setup-ci
+	BERTH_TEST_HEAVY=1 $(GO) test -count=1 -timeout 60m -run '^TestDevMLTraining$$' -v ./e2e
 
 # Restarts dockerd under a running project; alone, because it would break
 # engine tests running at the same time.

@@ -135,6 +135,11 @@ dev:
 `
 
 func newStack(t *testing.T, images map[string]string) *stack {
+	return newStackFrom(t, configTemplate, images)
+}
+
+// newStackFrom is newStack with a config template of the caller's.
+func newStackFrom(t *testing.T, template string, images map[string]string) *stack {
 	s := &stack{t: t, dir: t.TempDir(), http: freePort(t), https: freePort(t), images: images, repoRoot: repoRoot(t)}
 	s.state = filepath.Join(s.dir, "state")
 	s.config = filepath.Join(s.dir, "berth.yaml")
@@ -146,7 +151,7 @@ func newStack(t *testing.T, images map[string]string) *stack {
 	for n, ref := range images {
 		repl = append(repl, "{{"+n+"}}", ref)
 	}
-	if err := os.WriteFile(s.config, []byte(strings.NewReplacer(repl...).Replace(configTemplate)), 0o644); err != nil {
+	if err := os.WriteFile(s.config, []byte(strings.NewReplacer(repl...).Replace(template)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("BERTH_STATE_DIR", s.state)
@@ -402,6 +407,12 @@ func reloadWithExtraRoute(s *stack) {
 // the proxy, and returns the text of its execute_result.
 func kernelEval(s *stack, ws *wsConn, code string) string {
 	s.t.Helper()
+	return kernelEvalWithin(s, ws, code, 60*time.Second)
+}
+
+// kernelEvalWithin is kernelEval with a deadline of the caller's.
+func kernelEvalWithin(s *stack, ws *wsConn, code string, limit time.Duration) string {
+	s.t.Helper()
 	msgID := fmt.Sprintf("berth-%d", time.Now().UnixNano())
 	req, _ := json.Marshal(map[string]any{
 		"header":        map[string]any{"msg_id": msgID, "msg_type": "execute_request", "username": "berth", "session": "e2e", "version": "5.3"},
@@ -411,7 +422,7 @@ func kernelEval(s *stack, ws *wsConn, code string) string {
 	if err := ws.WriteText(req); err != nil {
 		s.t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(limit)
 	for {
 		b, err := ws.ReadText(deadline)
 		if err != nil {
@@ -425,8 +436,10 @@ func kernelEval(s *stack, ws *wsConn, code string) string {
 				MsgID string `json:"msg_id"`
 			} `json:"parent_header"`
 			Content struct {
-				Data  map[string]string `json:"data"`
-				Ename string            `json:"ename"`
+				Data      map[string]string `json:"data"`
+				Ename     string            `json:"ename"`
+				Evalue    string            `json:"evalue"`
+				Traceback []string          `json:"traceback"`
 			}
 		}
 		if json.Unmarshal(b, &m) != nil || m.ParentHeader.MsgID != msgID {
@@ -436,7 +449,7 @@ func kernelEval(s *stack, ws *wsConn, code string) string {
 		case "execute_result":
 			return m.Content.Data["text/plain"]
 		case "error":
-			s.t.Fatalf("the kernel failed: %s", m.Content.Ename)
+			s.t.Fatalf("the kernel failed: %s: %s\n%s", m.Content.Ename, m.Content.Evalue, strings.Join(m.Content.Traceback, "\n"))
 		}
 	}
 }
@@ -791,7 +804,10 @@ var e2eSubnets = netip.MustParsePrefix("10.217.0.0/16")
 // and each is named in the log; a running demo or user stack is never on
 // these subnets, and a second e2e run at the same time could not share them
 // anyway.
-func sweepStale(t *testing.T, eng brt.Engine) {
+func sweepStale(t *testing.T, eng brt.Engine) { sweepStaleIn(t, eng, e2eSubnets) }
+
+// sweepStaleIn is sweepStale for the subnets of another test of this package.
+func sweepStaleIn(t *testing.T, eng brt.Engine, subnets netip.Prefix) {
 	t.Helper()
 	ctx := t.Context()
 	nets, err := eng.ListNetworks(ctx, map[string]string{brt.LabelProject: ""})
@@ -799,7 +815,7 @@ func sweepStale(t *testing.T, eng brt.Engine) {
 		t.Fatalf("listing networks: %v", err)
 	}
 	for _, n := range nets {
-		if !strings.HasPrefix(n.Labels[brt.LabelProject], "e2e") || !n.Subnet.IsValid() || !e2eSubnets.Overlaps(n.Subnet) {
+		if !strings.HasPrefix(n.Labels[brt.LabelProject], "e2e") || !n.Subnet.IsValid() || !subnets.Overlaps(n.Subnet) {
 			continue
 		}
 		cs, err := eng.ListContainers(ctx, map[string]string{brt.LabelProject: n.Labels[brt.LabelProject]})

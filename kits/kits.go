@@ -94,9 +94,13 @@ type Service struct {
 	// Upstream is the project's own published image, one `image:` away
 	// when a user prefers it to berth's build.
 	Upstream string
-	Ports    []Port
-	Paths    []Path
-	Env      map[string]string
+	// NoBuild says, for a service whose Image is its upstream image, why
+	// berth builds none (docs/services.md has the long form); plan shows
+	// it beside the pull.
+	NoBuild string
+	Ports   []Port
+	Paths   []Path
+	Env     map[string]string
 	// Env and Command may use {port}, replaced by the chosen main port, for
 	// images that read their listen port from the environment or arguments,
 	// and {url:KIT/SERVICE}, replaced by that service's http://address:port
@@ -121,6 +125,19 @@ type Service struct {
 	// service while its data paths are copied; "pg_dumpall" dumps the
 	// databases from the running container instead.
 	Backup string
+}
+
+// WhyNotBuilt says why berth builds no image for the catalog service whose
+// default image is ref, or "" when ref is no such image.
+func WhyNotBuilt(ref string) string {
+	for _, k := range catalog {
+		for _, s := range k.Services {
+			if s.Image == ref && s.NoBuild != "" {
+				return s.NoBuild
+			}
+		}
+	}
+	return ""
 }
 
 // MainPort is the service's first port.
@@ -200,6 +217,7 @@ var mlKit = &Kit{
 			Description: "ComfyUI: Stable Diffusion image generation",
 			Image:       "docker.io/yanwk/comfyui-boot:cu128-slim",
 			Upstream:    "docker.io/yanwk/comfyui-boot:cu128-slim",
+			NoBuild:     "ComfyUI's own code is not on PyPI (its one 'comfyui' release there is yanked) and GitHub is not reachable",
 			Ports:       []Port{{Option: "port", Default: 8188, Protocol: "tcp", Description: "ComfyUI web port"}},
 			Paths: []Path{{Option: "dataPath", Default: "/var/lib/comfyui", Target: "/root",
 				Description: "host directory with ComfyUI, its models and outputs"}},
@@ -214,6 +232,7 @@ var mlKit = &Kit{
 			Description: "vLLM: high-performance LLM inference (OpenAI-compatible API)",
 			Image:       "docker.io/vllm/vllm-openai:v0.11.0",
 			Upstream:    "docker.io/vllm/vllm-openai:v0.11.0",
+			NoBuild:     "vLLM's PyPI wheels are CUDA builds pinning torch 2 with NVIDIA's CUDA wheels; its CPU backend builds only from source against PyTorch's own index",
 			Ports:       []Port{{Option: "port", Default: 8000, Protocol: "tcp", Description: "OpenAI-compatible API port"}},
 			Paths: []Path{{Option: "cachePath", Default: "/var/lib/vllm/huggingface", Target: "/root/.cache/huggingface",
 				Description: "host directory for the Hugging Face model cache"}},
@@ -228,6 +247,7 @@ var mlKit = &Kit{
 			Description: "LocalAI: multi-modal AI inference",
 			Image:       "docker.io/localai/localai:v3.7.0-gpu-nvidia-cuda-12",
 			Upstream:    "docker.io/localai/localai:v3.7.0-gpu-nvidia-cuda-12",
+			NoBuild:     "the Go module proxy refuses github.com/mudler/LocalAI (403) and its C++ backends come from GitHub",
 			Ports:       []Port{{Option: "port", Default: 8080, Protocol: "tcp", Description: "LocalAI API port"}},
 			Paths: []Path{{Option: "modelsPath", Default: "/var/lib/localai/models", Target: "/build/models",
 				Description: "host directory holding LocalAI's models"}},
@@ -247,23 +267,28 @@ var devKit = &Kit{
 	Services: []*Service{
 		{
 			Name: "dev-ml", Kit: "dev", Container: "dev-ml", Slot: 11,
-			Description: "Dev-ML: full ML development environment (Jupyter on berth's python-ml image)",
-			Image:       "ghcr.io/voidnxlabs/python-ml:latest",
-			Upstream:    "quay.io/jupyter/scipy-notebook:python-3.12",
+			Description: "Dev-ML: JupyterLab with PyTorch, transformers, pandas and scikit-learn (CPU)",
+			Image:       "ghcr.io/voidnxlabs/pytorch-notebook:latest",
+			Upstream:    "quay.io/jupyter/pytorch-notebook:latest",
 			Ports:       []Port{{Option: "port", Default: 8889, Protocol: "tcp", Description: "Jupyter port of the dev box"}},
-			Paths: []Path{{Option: "workspacePath", Default: "/home/kernelcore/dev/workspace", Target: "/workspace",
-				UID: 1000, GID: 1000, Description: "host directory mounted as /workspace"}},
-			Command:     []string{"jupyter", "notebook", "--ip=0.0.0.0", "--port={port}", "--no-browser", "--notebook-dir=/workspace"},
-			Health:      Health{Kind: "http", PortOption: "port", Path: "/api", StartPeriod: 60 * time.Second},
+			// berth's pytorch-notebook and Jupyter's own image both run
+			// JupyterLab as jovyan (1000:100) with the work in
+			// /home/jovyan/work.
+			Paths: []Path{{Option: "workspacePath", Default: "/home/kernelcore/dev/workspace", Target: "/home/jovyan/work",
+				UID: 1000, GID: 100, Description: "host directory opened in JupyterLab"}},
+			Command:     []string{"jupyter", "lab", "--ip=0.0.0.0", "--port={port}", "--no-browser", "--ServerApp.root_dir=/home/jovyan/work"},
+			Health:      Health{Kind: "http", PortOption: "port", Path: "/api", StartPeriod: 90 * time.Second},
 			GPU:         GPUOptional,
 			AliasPrefix: "dev-ml",
-			Secrets:     []Secret{{Name: "dev-ml-token", Env: "JUPYTER_TOKEN", FileEnv: "JUPYTER_TOKEN_FILE", UID: 1000, GID: 1000}}, // berth's python-ml user
+			Secrets:     []Secret{{Name: "dev-ml-token", Env: "JUPYTER_TOKEN", FileEnv: "JUPYTER_TOKEN_FILE", UID: 1000, GID: 100}}, // jovyan:users
+			ShmSize:     "1g",
 		},
 		{
 			Name: "chat-ui", Kit: "dev", Container: "dev-chat-ui", Slot: 12,
 			Description: "Chat-UI: LLM chat interface (Open WebUI) talking to Ollama",
 			Image:       "ghcr.io/open-webui/open-webui:v0.6.34",
 			Upstream:    "ghcr.io/open-webui/open-webui:v0.6.34",
+			NoBuild:     "Open WebUI on PyPI pins transformers 5 and sentence-transformers (PyTorch 2 with CUDA wheels); LobeChat on npm is source that needs a pnpm and Next.js build",
 			Ports:       []Port{{Option: "port", Default: 3000, Protocol: "tcp", Description: "chat UI web port"}},
 			Paths: []Path{{Option: "dataPath", Default: "/var/lib/chat-ui", Target: "/app/backend/data",
 				Description: "host directory with chats and settings"}},

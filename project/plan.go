@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/voidnxlabs/berth/desired"
+	"github.com/voidnxlabs/berth/kits"
 	"github.com/voidnxlabs/berth/plan"
 )
 
@@ -60,6 +61,8 @@ func (p *Project) explainPulls(pl *plan.Plan) {
 		}
 		if name, ok := env.recipeFor(op.Target); ok {
 			op.Cause = "not present; up builds it from berth's recipe " + name + " (unless --no-build)"
+		} else if why := kits.WhyNotBuilt(op.Target); why != "" {
+			op.Cause = "not present; it must be pulled from its registry: berth builds none, since " + why
 		} else {
 			op.Cause = "not present; it must be pulled from its registry (berth has no recipe for it)"
 		}

@@ -51,6 +51,9 @@
 //	  OllamaChat, OllamaRemove              ollama.go
 //	JupyterURL                              jupyter.go
 //	Watch                                   watch.go
+//	ProxyRoutes, ProxyConfig, ProxyReload   proxy.go
+//	Volumes, VolumeRemove                   volume.go
+//	GPUInventory                            gpu.go
 //
 // The cluster use cases (render, diff, apply, prune, status, bootstrap,
 // load, logs, exec) are in package project/cluster, over a Project: this

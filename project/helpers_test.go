@@ -19,9 +19,11 @@ import (
 	"github.com/voidnxlabs/berth/kits"
 	"github.com/voidnxlabs/berth/ollama"
 	"github.com/voidnxlabs/berth/project"
+	"github.com/voidnxlabs/berth/proxy"
 	"github.com/voidnxlabs/berth/runtime"
 	"github.com/voidnxlabs/berth/runtime/fake"
 	"github.com/voidnxlabs/berth/systemd"
+	"github.com/voidnxlabs/berth/volume"
 )
 
 // noGPU is a host without any GPU: an empty tree.
@@ -314,5 +316,57 @@ func TestWatch(t *testing.T) {
 	}
 	if c := next("the engine back"); c.Err != nil || len(c.Containers) != 2 {
 		t.Fatalf("after the failure: %+v", c)
+	}
+}
+
+// TestProxyAndVolumes: the proxy's routes and config from the config, a
+// reload of a proxy that does not run, and named volumes listed and
+// removed (not while mounted).
+func TestProxyAndVolumes(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	p := e.openWith(project.Options{GPUHost: noGPU(t)})
+	if _, err := p.ProxyRoutes(); !errors.Is(err, project.ErrNoProxy) || project.Hint(err) == "" {
+		t.Errorf("routes without a proxy: %v", err)
+	}
+	e.write(configV1 + `  cache:
+    image: example.org/web:1
+    mounts: ["models:/models"]
+dev:
+  network: { subnet: 10.77.3.0/24 }
+  dev-ml.enable: false
+  chat-ui.enable: false
+  code-server.enable: false
+  postgres.enable: false
+  proxy: { enable: true, dataPath: DATA/proxy, httpPort: 18080, httpsPort: 18443 }
+volumesPath: DATA/volumes
+`)
+	p = e.openWith(project.Options{GPUHost: noGPU(t)})
+	rs, err := p.ProxyRoutes()
+	if err != nil || !slices.ContainsFunc(rs, func(r proxy.Route) bool { return r.Host == "web.lt.localhost" && r.Upstream == "10.77.1.13:8080" }) {
+		t.Fatalf("routes: %v %+v", err, rs)
+	}
+	cfg, err := p.ProxyConfig()
+	if err != nil || !strings.Contains(string(cfg), `"dial":"10.77.1.13:8080"`) && !strings.Contains(string(cfg), `"dial": "10.77.1.13:8080"`) {
+		t.Errorf("proxy config: %v\n%s", err, cfg)
+	}
+	res, err := p.ProxyReload(ctx, time.Second)
+	if err != nil || res.Running || res.Container != "dev-proxy" {
+		t.Errorf("reload of a proxy that does not run: %v %+v", err, res)
+	}
+
+	vs, err := p.Volumes()
+	if err != nil || len(vs) != 1 || vs[0].Name != "models" || !slices.Equal(vs[0].UsedBy, []string{"lt/cache"}) {
+		t.Fatalf("volumes: %v %+v", err, vs)
+	}
+	if _, err := p.VolumeRemove(ctx, "nope"); !errors.Is(err, volume.ErrUnknown) || project.Hint(err) == "" {
+		t.Errorf("remove of an unknown volume: %v", err)
+	}
+	os.MkdirAll(filepath.Join(vs[0].Path, "m"), 0o755)
+	if done, err := p.VolumeRemove(ctx, "models"); err != nil || !slices.Equal(done, []string{"models"}) {
+		t.Fatalf("remove: %v %v", done, err)
+	}
+	if _, err := os.Stat(vs[0].Path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the volume's directory is still there: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/voidnxlabs/berth/gpu"
+	"github.com/voidnxlabs/berth/project"
 )
 
 func init() { register(newGPUCmd) }
@@ -26,13 +27,15 @@ index: NVML numbers GPUs differently across reboots.`,
   berth gpu --json | jq '.gpus[].uuid'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			host := gpu.LocalHost()
+			o := g.projectOptions()
 			if root != "" {
+				host := gpu.LocalHost()
 				host.Root = root
+				o.GPUHost = &host
 			}
-			inv, err := gpu.Detect(g.ctx, host)
+			inv, err := project.Bare(o).GPUInventory(g.ctx)
 			if err != nil {
-				return withHint(err, ExitFailure, "")
+				return g.fail(err)
 			}
 			if g.json {
 				return g.printJSON(inv)

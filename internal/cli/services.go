@@ -9,13 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/voidnxlabs/berth/desired"
 	"github.com/voidnxlabs/berth/ollama"
 	"github.com/voidnxlabs/berth/pgsql"
 	"github.com/voidnxlabs/berth/plan"
 	"github.com/voidnxlabs/berth/project"
-	"github.com/voidnxlabs/berth/proxy"
-	"github.com/voidnxlabs/berth/runtime"
 )
 
 func init() {
@@ -409,30 +406,19 @@ is made from berth.yaml and loaded through Caddy's admin API, on a socket
 in the proxy's data path; a reload keeps open connections.`,
 		Example: "  berth proxy routes\n  berth proxy config > caddy.json\n  berth proxy reload",
 	}
-	load := func() (*loaded, *desired.Container, error) {
-		p, err := g.loadProject(nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		c := proxy.Find(p.st)
-		if c == nil {
-			return nil, nil, withHint(errors.New("the dev proxy is not enabled"), ExitFailure, "enable it: dev.proxy.enable: true")
-		}
-		return p, c, nil
-	}
 	routes := &cobra.Command{
 		Use: "routes", Short: "List the names and paths the proxy serves", Args: cobra.NoArgs,
 		Example: "  berth proxy routes --json",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, c, err := load()
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			rs := proxy.Routes(p.st, c.Spec.Name)
+			rs, err := p.ProxyRoutes()
+			if err != nil {
+				return g.fail(err)
+			}
 			if g.json {
-				if rs == nil {
-					rs = []proxy.Route{}
-				}
 				return g.printJSON(rs)
 			}
 			rows := [][]string{{"HOST", "PATH", "UPSTREAM"}}
@@ -448,14 +434,13 @@ in the proxy's data path; a reload keeps open connections.`,
 		Use: "config", Short: "Print the Caddy configuration (JSON) made from berth.yaml", Args: cobra.NoArgs,
 		Example: "  berth proxy config | jq .apps.http.servers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, c, err := load()
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			httpPort, httpsPort := proxy.Ports(c)
-			b, err := proxy.Config(proxy.Routes(p.st, c.Spec.Name), httpPort, httpsPort)
+			b, err := p.ProxyConfig()
 			if err != nil {
-				return err
+				return g.fail(err)
 			}
 			fmt.Fprintln(g.stdout, string(b))
 			return nil
@@ -471,31 +456,20 @@ connections.`,
 		Example: "  berth proxy reload",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, c, err := load()
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			if _, err := proxy.Prepare(p.st); err != nil {
-				return err
-			}
-			e, err := g.engine(p.cfg)
+			defer p.Close()
+			res, err := p.ProxyReload(g.ctx, timeout)
 			if err != nil {
-				return err
+				return g.fail(err)
 			}
-			defer e.Close()
-			oc, err := e.InspectContainer(g.ctx, c.Spec.Name)
-			if errors.Is(err, runtime.ErrNotFound) || (err == nil && oc.State != runtime.StateRunning) {
-				fmt.Fprintf(g.stderr, "berth: %s is not running; it starts with the new configuration\n", c.Spec.Name)
+			if !res.Running {
+				fmt.Fprintf(g.stderr, "berth: %s is not running; it starts with the new configuration\n", res.Container)
 				return nil
 			}
-			if err != nil {
-				return g.engineError(err)
-			}
-			rs, err := proxy.Sync(g.ctx, p.st, timeout)
-			if err != nil {
-				return withHint(err, ExitFailure, fmt.Sprintf("see the proxy's log: 'berth logs %s'", c.Spec.Name))
-			}
-			fmt.Fprintf(g.stderr, "berth: %s: %d routes loaded\n", c.Spec.Name, len(rs))
+			fmt.Fprintf(g.stderr, "berth: %s: %d routes loaded\n", res.Container, res.Routes)
 			return nil
 		},
 	}

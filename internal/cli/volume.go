@@ -1,14 +1,11 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-
-	"github.com/voidnxlabs/berth/volume"
 )
 
 func init() { register(newVolumeCmd) }
@@ -32,13 +29,13 @@ berth volume rm NAME deletes it, and not while a container mounts it.`,
   berth volume ls --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.load()
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			vs, err := volume.List(cfg)
+			vs, err := p.Volumes()
 			if err != nil {
-				return err
+				return g.fail(err)
 			}
 			if g.json {
 				return g.printJSON(vs)
@@ -66,28 +63,16 @@ berth volume rm NAME deletes it, and not while a container mounts it.`,
 		Example: `  berth down ml && berth volume rm models`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.load()
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			e, err := g.engine(cfg)
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			for _, name := range args {
-				err := volume.Remove(g.ctx, cfg, e, name)
-				switch {
-				case errors.Is(err, volume.ErrInUse):
-					return withHint(err, ExitFailure, "stop the services that mount it first: berth down TARGET")
-				case errors.Is(err, volume.ErrUnknown):
-					return withHint(err, ExitFailure, "berth volume ls lists the volumes")
-				case err != nil:
-					return g.engineError(err)
-				}
+			defer p.Close()
+			done, err := p.VolumeRemove(g.ctx, args...)
+			for _, name := range done {
 				fmt.Fprintf(g.stderr, "berth: removed volume %s\n", name)
 			}
-			return nil
+			return g.fail(err)
 		},
 	}
 	cmd.AddCommand(ls, rm)

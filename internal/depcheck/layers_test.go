@@ -48,7 +48,7 @@ var layers = map[string]string{
 	"plan":                    "apply desired internal/golden plan plan/plantest runtime runtime/fake",
 	"plan/plantest":           "desired runtime",
 	"project/cluster":         "cluster cluster/clustertest config desired image project",
-	"project":                 "apply backup config desired doctor gpu health hostnet image image/deb internal/atomicfile kits ollama pgsql plan project proxy runtime runtime/docker runtime/fake runtime/nspawn runtime/podman state systemd toolbox",
+	"project":                 "apply backup config desired doctor gpu health hostnet image image/deb internal/atomicfile kits ollama pgsql plan project proxy runtime runtime/docker runtime/fake runtime/nspawn runtime/podman state systemd toolbox volume",
 	"proxy":                   "desired runtime",
 	"runtime":                 "",
 	"runtime/docker":          "internal/testenv runtime runtime/docker runtime/runtimetest runtime/stream",

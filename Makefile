@@ -2,7 +2,7 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: build demo test test-heavy test-fresh test-unit test-restart fuzz setup-ci vet
+.PHONY: build demo test test-heavy test-node test-fresh test-unit test-restart fuzz setup-ci vet
 
 # A cold build prints nothing for minutes: heartbeat.sh says it still runs.
 build:
@@ -26,6 +26,12 @@ test: setup-ci
 # through the proxy. CI does not run this target.
 test-heavy: setup-ci
 	BERTH_TEST_HEAVY=1 $(GO) test -count=1 -timeout 60m -run '^TestDevMLTraining$$' -v ./e2e
+
+# The demo's kits as pods on a real one-node Kubernetes cluster on this
+# machine (root; scripts/testcp.sh start-node): separate from `make test`,
+# whose cold budget it would overrun (README, docs/cluster.md).
+test-node: setup-ci
+	BERTH_TEST_NODE=1 $(GO) test -count=1 -timeout 60m -v -run '^TestDemoOnNode$$' ./cluster/nodetest
 
 # Restarts dockerd under a running project; alone, because it would break
 # engine tests running at the same time.

@@ -147,10 +147,10 @@ func Node(t testing.TB) string {
 	if testing.Short() {
 		t.Skip("needs a one-node cluster; -short")
 	}
-	// Opt-in until pods start on the node here: the node comes up Ready,
-	// but runc fails every pod sandbox on this machine (docs/cluster.md).
+	// Opt-in (make test-node): it needs the demo's images and the node's
+	// binaries, more than make test's cold budget allows (README).
 	if os.Getenv("BERTH_TEST_NODE") != "1" {
-		t.Skip("the one-node cluster test is opt-in: BERTH_TEST_NODE=1 (see docs/cluster.md)")
+		t.Skip("the one-node cluster test is opt-in: make test-node, or BERTH_TEST_NODE=1 (see docs/cluster.md)")
 	}
 	nodeOnce.Do(func() {
 		if os.Geteuid() != 0 {

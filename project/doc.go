@@ -37,7 +37,8 @@
 //	  ImagePush, ImageLock                  image.go
 //	Secrets, SecretShow, SecretRotate       secrets.go
 //	URLs                                    url.go
-//	Doctor                                  doctor.go
+//	Doctor (the config's values or those
+//	  given)                                doctor.go
 //	GPUs                                    gpu.go
 //	Service, RunningService                 service.go
 //	Backup, Restore, Backups, BackupVerify,

@@ -19,6 +19,12 @@ type DoctorOptions struct {
 	WantGPU bool
 	// Cluster also checks this host as a k3s node for Longhorn.
 	Cluster bool
+	// Subnets, Ports and Paths, when any is set, are checked instead of
+	// the config's (berth doctor --subnet, --port, --path); a project
+	// without a config file (Bare) checks only these and the host.
+	Subnets []doctor.Subnet
+	Ports   []doctor.Port
+	Paths   []doctor.Path
 }
 
 // Doctor checks that this host can run the project: the engine answers;
@@ -28,22 +34,40 @@ type DoctorOptions struct {
 // bridges and the ports its containers publish are not conflicts. The
 // report's Failed says whether any check failed.
 func (p *Project) Doctor(ctx context.Context, o DoctorOptions) (doctor.Report, error) {
-	opts := DoctorBase(p.gpuHost(), p.StateRoot(), o)
+	opts := doctorBase(p.gpuHost(), p.StateRoot(), o)
+	if len(o.Subnets)+len(o.Ports)+len(o.Paths) > 0 || p.cfg.File == "" {
+		opts.Subnets = append(opts.Subnets, o.Subnets...)
+		opts.Ports = append(opts.Ports, o.Ports...)
+		opts.Paths = append(opts.Paths, o.Paths...)
+		if !o.NoEngine {
+			opts.Engine = p.engineInfo
+		}
+		return doctor.Run(ctx, opts), nil
+	}
 	if err := p.doctorOptions(ctx, &opts, o.NoEngine); err != nil {
 		return doctor.Report{}, err
 	}
 	return doctor.Run(ctx, opts), nil
 }
 
-// DoctorBase are the checks of the host alone, without a project: the
+// doctorBase are the checks of the host alone, without a project: the
 // state directory, GPUs and, with o.Cluster, Longhorn's data path.
-func DoctorBase(host gpu.Host, stateRoot string, o DoctorOptions) doctor.Options {
+func doctorBase(host gpu.Host, stateRoot string, o DoctorOptions) doctor.Options {
 	opts := doctor.Options{Host: host, GPU: true, WantGPU: o.WantGPU, Cluster: o.Cluster}
 	if o.Cluster {
 		opts.Paths = append(opts.Paths, doctor.Path{Name: "longhorn data", Path: doctor.LonghornDataPath})
 	}
 	opts.Paths = append(opts.Paths, doctor.Path{Name: "state", Path: stateRoot})
 	return opts
+}
+
+// engineInfo connects to the engine and asks it about itself.
+func (p *Project) engineInfo(ctx context.Context) (runtime.Info, error) {
+	e, err := p.Engine(ctx)
+	if err != nil {
+		return runtime.Info{}, err
+	}
+	return e.Info(ctx)
 }
 
 // doctorOptions fills the doctor's subnets, ports, paths, GPU need and
@@ -56,13 +80,7 @@ func (p *Project) doctorOptions(ctx context.Context, opts *doctor.Options, noEng
 	bridges := map[string]string{}
 	ours := map[string]bool{}
 	if !noEngine {
-		opts.Engine = func(ctx context.Context) (runtime.Info, error) {
-			e, err := p.Engine(ctx)
-			if err != nil {
-				return runtime.Info{}, err
-			}
-			return e.Info(ctx)
-		}
+		opts.Engine = p.engineInfo
 		if e, err := p.Engine(ctx); err == nil {
 			owned := map[string]string{runtime.LabelProject: p.cfg.Project}
 			if ns, err := e.ListNetworks(ctx, owned); err == nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/voidnxlabs/berth/backup"
 	"github.com/voidnxlabs/berth/config"
+	"github.com/voidnxlabs/berth/doctor"
 	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/hostnet"
 	"github.com/voidnxlabs/berth/kits"
@@ -368,5 +369,26 @@ volumesPath: DATA/volumes
 	}
 	if _, err := os.Stat(vs[0].Path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the volume's directory is still there: %v", err)
+	}
+}
+
+// TestDoctorValues: a project without a config checks the values it is
+// given and the host, not a config's; the engine check is the fake's.
+func TestDoctorValues(t *testing.T) {
+	e := newEnv(t)
+	data := t.TempDir()
+	p := project.Bare(project.Options{StateDir: e.state, Engine: e.eng, GPUHost: noGPU(t), Getenv: func(string) string { return "" }})
+	rep, err := p.Doctor(t.Context(), project.DoctorOptions{Paths: []doctor.Path{{Name: "models", Path: data}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := rep.String()
+	if !strings.Contains(text, "models:") || !strings.Contains(text, "fake") {
+		t.Errorf("doctor with a path and the fake engine:\n%s", text)
+	}
+	// A project with a config checks the config's values instead.
+	rep, err = e.openWith(project.Options{GPUHost: noGPU(t)}).Doctor(t.Context(), project.DoctorOptions{NoEngine: true})
+	if err != nil || strings.Contains(rep.String(), "models:") || !strings.Contains(rep.String(), "10.77.1.0/24") {
+		t.Errorf("doctor of the config: %v\n%s", err, rep.String())
 	}
 }

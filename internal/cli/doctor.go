@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -10,10 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/voidnxlabs/berth/config"
 	"github.com/voidnxlabs/berth/doctor"
-	"github.com/voidnxlabs/berth/gpu"
 	"github.com/voidnxlabs/berth/project"
-	"github.com/voidnxlabs/berth/runtime"
 )
 
 func init() { register(newDoctorCmd) }
@@ -52,34 +50,29 @@ It exits 1 when any check fails.`,
   berth doctor --cluster       # on a k3s node: Longhorn's prerequisites`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var rep doctor.Report
+			o := project.DoctorOptions{NoEngine: f.noEngine, WantGPU: f.wantGPU, Cluster: f.cluster}
+			var p *project.Project
 			if _, err := os.Stat(g.configFilePath()); err == nil && len(f.subnets)+len(f.ports)+len(f.paths) == 0 {
-				p, err := g.open()
-				if err != nil {
+				if p, err = g.open(); err != nil {
 					return err
-				}
-				defer p.Close()
-				if rep, err = p.Doctor(g.ctx, project.DoctorOptions{NoEngine: f.noEngine, WantGPU: f.wantGPU, Cluster: f.cluster}); err != nil {
-					return g.fail(err)
 				}
 			} else {
 				// No config, or values given on the command line: check those
-				// and the host alone.
-				opts, err := f.options(g)
-				if err != nil {
+				// and the host alone (with the config's runtime, if any).
+				if err := f.values(&o); err != nil {
 					return withHint(err, ExitFailure, "run 'berth doctor --help' for the flag formats")
 				}
-				if !f.noEngine {
-					opts.Engine = func(ctx context.Context) (runtime.Info, error) {
-						e, err := g.engine(g.configIfAny())
-						if err != nil {
-							return runtime.Info{}, err
-						}
-						defer e.Close()
-						return e.Info(ctx)
-					}
+				cfg := g.configIfAny()
+				if cfg == nil {
+					cfg = &config.Config{}
 				}
-				rep = doctor.Run(g.ctx, opts)
+				cfg.File = "" // the values given, not the file's
+				p = project.FromConfig(cfg, g.projectOptions())
+			}
+			defer p.Close()
+			rep, err := p.Doctor(g.ctx, o)
+			if err != nil {
+				return g.fail(err)
 			}
 			if g.json {
 				if err := g.printJSON(rep); err != nil {
@@ -105,34 +98,32 @@ It exits 1 when any check fails.`,
 	return cmd
 }
 
-// options turns the flags into doctor options. The state directory is
-// always checked.
-func (f doctorFlags) options(g *globals) (doctor.Options, error) {
-	opts := project.DoctorBase(gpu.LocalHost(), g.stateRoot(), project.DoctorOptions{WantGPU: f.wantGPU, Cluster: f.cluster})
+// values adds the checks the flags name to o.
+func (f doctorFlags) values(o *project.DoctorOptions) error {
 	for _, s := range f.subnets {
 		kit, rest, ok := strings.Cut(s, "=")
 		cidr, bridge, _ := strings.Cut(rest, "@")
 		p, err := netip.ParsePrefix(cidr)
 		if !ok || err != nil {
-			return opts, fmt.Errorf("--subnet %q: want KIT=CIDR[@BRIDGE]", s)
+			return fmt.Errorf("--subnet %q: want KIT=CIDR[@BRIDGE]", s)
 		}
-		opts.Subnets = append(opts.Subnets, doctor.Subnet{Kit: kit, Prefix: p.Masked(), Bridge: bridge})
+		o.Subnets = append(o.Subnets, doctor.Subnet{Kit: kit, Prefix: p.Masked(), Bridge: bridge})
 	}
 	for _, s := range f.ports {
 		name, rest, ok := strings.Cut(s, "=")
 		addr, proto, _ := strings.Cut(rest, "/")
 		ap, err := netip.ParseAddrPort(addr)
 		if !ok || err != nil || (proto != "" && proto != "tcp" && proto != "udp") {
-			return opts, fmt.Errorf("--port %q: want NAME=ADDR:PORT[/udp]", s)
+			return fmt.Errorf("--port %q: want NAME=ADDR:PORT[/udp]", s)
 		}
-		opts.Ports = append(opts.Ports, doctor.Port{Name: name, Addr: ap.Addr(), Port: ap.Port(), Proto: proto})
+		o.Ports = append(o.Ports, doctor.Port{Name: name, Addr: ap.Addr(), Port: ap.Port(), Proto: proto})
 	}
 	for i, s := range f.paths {
 		name, p, ok := strings.Cut(s, "=")
 		if !ok {
 			name, p = "path "+strconv.Itoa(i+1), s
 		}
-		opts.Paths = append(opts.Paths, doctor.Path{Name: name, Path: p})
+		o.Paths = append(o.Paths, doctor.Path{Name: name, Path: p})
 	}
-	return opts, nil
+	return nil
 }

@@ -259,6 +259,8 @@ func TestDemoStack(t *testing.T) {
 	t.Run("aliases", func(t *testing.T) { s.t = t; testAliases(s) })
 	t.Run("errors", func(t *testing.T) { s.t = t; testErrors(s) })
 	t.Run("restart-keeps-data", func(t *testing.T) { s.t = t; testRestart(s) })
+	// Last: the examples stop, restore, roll back and take down the stack.
+	t.Run("help-examples", func(t *testing.T) { s.t = t; testHelpExamples(s) })
 	s.t = t
 }
 

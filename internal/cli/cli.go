@@ -66,10 +66,17 @@ type globals struct {
 	buildProgress *buildProgress // image build events, see progress
 }
 
-// Main runs berth with args and returns the process exit code.
+// Main runs berth with args and returns the process exit code. An
+// interrupt or SIGTERM cancels the command.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return MainContext(ctx, args, stdin, stdout, stderr)
+}
+
+// MainContext is Main under ctx: cancelling it stops the command as an
+// interrupt would (tests bound `logs -f` and `status --watch` this way).
+func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, ctx: ctx}
 	root := newRoot(g)
 	root.SetArgs(hoistFile(args))

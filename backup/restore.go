@@ -471,10 +471,12 @@ func (r *Repo) stagePostgres(ctx context.Context, eng Engine, c *desired.Contain
 		spec.Mounts = append(spec.Mounts, mt)
 	}
 	// Any password initialises the cluster; the dump then sets the roles'
-	// own password hashes.
+	// own password hashes. The service's own password, as a value or as a
+	// mounted secret file (which the image prefers), must not reach the
+	// loading container: the server would take it and refuse this one.
 	var env []string
 	for _, kv := range c.Spec.Env {
-		if !strings.HasPrefix(kv, "POSTGRES_PASSWORD=") {
+		if !strings.HasPrefix(kv, "POSTGRES_PASSWORD=") && !strings.HasPrefix(kv, "POSTGRES_PASSWORD_FILE=") {
 			env = append(env, kv)
 		}
 	}

@@ -169,6 +169,14 @@ func TestSelect(t *testing.T) {
 			t.Errorf("Select(%v) = %v, want %s", tc.targets, names, tc.want)
 		}
 	}
+	// Under a containerPrefix, a container is named with or without it.
+	pre := mustParse(t, "containerPrefix: test1-\n"+string(kits.Seed()))
+	for _, tgt := range []string{"ml-ollama", "test1-ml-ollama"} {
+		got, err := pre.Select([]string{tgt})
+		if err != nil || len(got) != 1 || got[0].Container != "test1-ml-ollama" {
+			t.Errorf("Select(%s) under a prefix = %v, %v; want test1-ml-ollama", tgt, got, err)
+		}
+	}
 	_, err := cfg.Select([]string{"ml-olama"})
 	var te *config.TargetError
 	if !errors.As(err, &te) || !strings.Contains(te.Hint, `"ml-ollama"`) {

@@ -14,7 +14,8 @@ type TargetError struct {
 
 func (e *TargetError) Error() string { return fmt.Sprintf("unknown target %q", e.Target) }
 
-// Select resolves TARGETs to services: a container name (ml-ollama), a kit
+// Select resolves TARGETs to services: a container name (ml-ollama, also
+// without the config's containerPrefix), a kit
 // (ml), a service path (ml/ollama), a stack (ai), or "--all"/none for every
 // enabled service. Disabled services are included only when named one by
 // one, so that `berth stop ml-vllm` works on a service being turned off.
@@ -59,9 +60,11 @@ func (c *Config) Select(targets []string) ([]*Service, error) {
 			}
 			found = true
 		} else {
+			// A container's name, with or without the config's
+			// containerPrefix: `berth logs ml-ollama` works under any prefix.
 			for _, k := range c.Kits {
 				for _, s := range k.Services {
-					if s.Container == t {
+					if s.Container == t || (c.ContainerPrefix != "" && s.Container == c.ContainerPrefix+t) {
 						add(s)
 						found = true
 					}

@@ -26,7 +26,7 @@ var notInStack = []string{"dev-ml", "dev/dev-ml", "dev-chat-ui", "chat-ui", "ml-
 // is exercised instead, or what this machine lacks; the test prints the
 // count per reason so that a growing list shows.
 func skipExample(ex cli.Example) string {
-	path := ex.Cmd
+	path := ex.Path
 	args := ex.Args
 	has := func(s ...string) bool {
 		for _, a := range args {
@@ -46,6 +46,8 @@ func skipExample(ex cli.Example) string {
 		return "names a service the e2e stack leaves disabled"
 	case cmdIs("ollama", "pull"):
 		return "pulls from registry.ollama.ai, which this machine cannot reach"
+	case slices.Contains(args, "-it") || slices.Contains(args, "-ti") || (has("-t", "--tty") && has("-i", "--interactive")):
+		return "needs a terminal on standard input (-t); the refusal without one is interactive_exec.txtar's, the terminal itself web's TestBrowser"
 	case cmdIs("image", "push"):
 		return "pushes to a registry, which this machine cannot reach (image's TestPush uses a local one)"
 	case cmdIs("image", "build"), cmdIs("image", "lock"), cmdIs("image", "load"):
@@ -155,7 +157,11 @@ func testHelpExamples(s *stack) {
 		ctx, cancel := context.WithTimeout(s.t.Context(), timeout)
 		var o, e bytes.Buffer
 		start := time.Now()
-		code := cli.MainContext(ctx, append([]string{"--file", s.config}, args...), strings.NewReader(stdin), &o, &e)
+		full := append([]string{"--file", s.config}, args...)
+		if ex.Path == "berth init" {
+			full = args // init writes where it is told, here under the test's directory
+		}
+		code := cli.MainContext(ctx, full, strings.NewReader(stdin), &o, &e)
 		timedOut := ctx.Err() != nil
 		cancel()
 		ran++
@@ -198,7 +204,7 @@ func testHelpExamples(s *stack) {
 // offline matches internal/cli's TestHelpExamples: the examples it runs
 // with no engine.
 func offline(ex cli.Example) bool {
-	switch ex.Cmd {
+	switch ex.Path {
 	case "berth validate", "berth options", "berth schema", "berth aliases",
 		"berth cluster render", "berth export compose", "berth gpu",
 		"berth image list", "berth completion":
@@ -233,6 +239,9 @@ func stackArgs(args []string, root string, latest func() string) []string {
 			a = filepath.Join(root, a)
 		case a == exampleBackupID:
 			a = latest()
+		default:
+			// The seed's subnets may be the running demo's: a free one.
+			a = strings.ReplaceAll(a, "192.168.200.0/24", "10.217.9.0/24")
 		}
 		out = append(out, a)
 	}

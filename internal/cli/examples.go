@@ -12,6 +12,7 @@ import (
 // the tests that run every example read it.
 type Example struct {
 	Cmd  string   // the command whose help shows it: "berth logs"
+	Path string   // the command the line runs: "berth backup list"
 	Line string   // the whole line as the help shows it
 	Args []string // berth's arguments, redirections left out
 	Env  []string // VAR=value before berth
@@ -87,6 +88,9 @@ func Examples() ([]Example, error) {
 						continue
 					}
 					ex.Args = append(ex.Args, words[i])
+				}
+				if c, _, err := newRoot(&globals{}).Find(hoistFile(ex.Args)); err == nil {
+					ex.Path = c.CommandPath()
 				}
 				out = append(out, ex)
 				n++

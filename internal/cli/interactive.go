@@ -119,8 +119,8 @@ fetches it; its lock is the machine's, in berth's cache
 when the image has a shell, for the tools the image lacks (ping, ps, vi,
 wget …). The toolbox needs root and an engine on this machine.`,
 		Example: `  berth enter ml-ollama
-  berth enter dev/postgres --user postgres
-  berth enter dev-ml --shell /usr/bin/zsh
+  berth enter --user postgres dev/postgres
+  berth enter --shell /usr/bin/zsh dev-ml
   berth enter ml-ollama ls -la /dev
   echo 'ls -la /dev; ps' | berth enter ml-ollama
   berth enter -u 0 ml-ollama ping -c1 192.168.200.10

@@ -323,6 +323,14 @@ func (b *backupRun) service(ctx context.Context, t Target) (Service, error) {
 			return s, errors.Join(copyErr, fmt.Errorf("starting %s again: %w", name, err))
 		}
 		b.opts.emit(Event{Kind: EventStart, Container: name})
+		// Healthy again before the backup returns, so that what follows
+		// it (a script's next command, the next service's copy) finds
+		// the service answering, as before the backup.
+		if copyErr == nil {
+			if err := waitHealthyOn(ctx, b.eng, c, b.opts.HealthTimeout, "after the backup (the copy is complete)"); err != nil {
+				return s, fmt.Errorf("backing up %s: %w", name, err)
+			}
+		}
 	}
 	if copyErr != nil {
 		return s, fmt.Errorf("backing up %s: %w", name, copyErr)

@@ -257,6 +257,12 @@ func hostFor(c *desired.Container, p Path) (string, bool) {
 
 // waitHealthy waits for the container to run and pass its health check.
 func waitHealthy(ctx context.Context, eng Engine, c *desired.Container, timeout time.Duration) error {
+	return waitHealthyOn(ctx, eng, c, timeout, "on the restored data")
+}
+
+// waitHealthyOn waits for c's health check (running, without one); where
+// says on what it must pass, for the error.
+func waitHealthyOn(ctx context.Context, eng Engine, c *desired.Container, timeout time.Duration, where string) error {
 	o := health.WaitOptions{Timeout: timeout, Probe: health.Prober(eng), Address: c.Address}
 	if c.Health != nil && !c.Address.IsValid() {
 		c = &desired.Container{Spec: c.Spec} // nowhere to probe: running is enough
@@ -267,11 +273,11 @@ func waitHealthy(ctx context.Context, eng Engine, c *desired.Container, timeout 
 	case err == nil:
 		return nil
 	case errors.As(err, &ee):
-		return fmt.Errorf("the service exited with code %d on the restored data", ee.Code)
+		return fmt.Errorf("the service exited with code %d %s", ee.Code, where)
 	case ctx.Err() != nil:
-		return fmt.Errorf("the service did not become healthy on the restored data: %w", ctx.Err())
+		return fmt.Errorf("the service did not become healthy %s: %w", where, ctx.Err())
 	}
-	return fmt.Errorf("the service did not become healthy on the restored data: %w", err)
+	return fmt.Errorf("the service did not become healthy %s: %w", where, err)
 }
 
 // extract writes path p's entries into dir, reading each content from its

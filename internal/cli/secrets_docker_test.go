@@ -50,6 +50,8 @@ func TestSecretsReachContainersAsFiles(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "berth.yaml")
 	src := strings.NewReplacer("IMAGE", image, "DIR", dir).Replace(`project: seccfg-secrets
+# Its own container names: the demo (make demo) may be running the seed's.
+containerPrefix: seccfg-
 ml:
   network: { subnet: 10.219.14.0/24, host: 10.219.14.10 }
   ollama.enable: false
@@ -114,7 +116,7 @@ dev:
 		{"dev-postgres", "postgres-password", pw, "POSTGRES_PASSWORD_FILE", "/run/secrets/postgres-password"},
 		{"ml-jupyter", "jupyter-token", token, "JUPYTER_TOKEN_FILE", "/run/secrets/jupyter-token"},
 	} {
-		raw, ins := inspect(c.name)
+		raw, ins := inspect("seccfg-" + c.name)
 		if strings.Contains(raw, c.value) {
 			t.Errorf("docker inspect %s shows the %s", c.name, c.secret)
 		}
@@ -145,16 +147,16 @@ dev:
 		}
 		uid := int(fi.Sys().(*syscall.Stat_t).Uid)
 		// The image's user reads it; another user in the container does not.
-		if got := dockerRead(t, c.name, uid, c.file); got != c.value {
+		if got := dockerRead(t, "seccfg-"+c.name, uid, c.file); got != c.value {
 			t.Errorf("%s as uid %d reads %q, want the secret", c.name, uid, got)
 		}
-		if out, err := exec.Command("docker", "exec", "-u", "4242", c.name, fixture.Binary, "-read", c.file).CombinedOutput(); err == nil {
+		if out, err := exec.Command("docker", "exec", "-u", "4242", "seccfg-"+c.name, fixture.Binary, "-read", c.file).CombinedOutput(); err == nil {
 			t.Errorf("%s: uid 4242 read the secret file: %q", c.name, out)
 		}
 	}
 	// Where the program reads only its environment, the value is there
 	// (and so in docker inspect): code-server.
-	if _, ins := inspect("dev-code-server"); !containsLine(ins.Config.Env, "PASSWORD="+csPass) {
+	if _, ins := inspect("seccfg-dev-code-server"); !containsLine(ins.Config.Env, "PASSWORD="+csPass) {
 		t.Errorf("dev-code-server env lacks its password")
 	}
 
@@ -166,13 +168,13 @@ dev:
 		t.Fatal("rotate kept the old values")
 	}
 	berth("rollback", "1")
-	if got := dockerRead(t, "ml-jupyter", 1000, "/run/secrets/jupyter-token"); got != token2 {
+	if got := dockerRead(t, "seccfg-ml-jupyter", 1000, "/run/secrets/jupyter-token"); got != token2 {
 		t.Errorf("after rollback ml-jupyter has token %q, want the rotated one", got)
 	}
-	if _, ins := inspect("dev-code-server"); !containsLine(ins.Config.Env, "PASSWORD="+csPass2) {
+	if _, ins := inspect("seccfg-dev-code-server"); !containsLine(ins.Config.Env, "PASSWORD="+csPass2) {
 		t.Errorf("after rollback dev-code-server has the old password back")
 	}
-	if _, ins := inspect("dev-code-server"); containsLine(ins.Config.Env, "PASSWORD="+csPass) {
+	if _, ins := inspect("seccfg-dev-code-server"); containsLine(ins.Config.Env, "PASSWORD="+csPass) {
 		t.Errorf("after rollback dev-code-server has the old password")
 	}
 }

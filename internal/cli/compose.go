@@ -157,19 +157,27 @@ state. With TARGETs, only those services and what they depend on.`,
   berth export compose ml -o ml.compose.yaml`,
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.loadProject(args)
+			p, err := g.open()
 			if err != nil {
 				return err
 			}
-			defer p.lib.Close()
-			opts := compose.ExportOptions{SecretsDir: filepath.Join(p.sd.Path(), "compose-secrets"), OmitGPU: omit(p.lib.SkippedGPUs(g.ctx, p.st))}
-			if p.targets != nil {
+			defer p.Close()
+			st, names, err := p.Desired(args)
+			if err != nil {
+				return g.fail(err)
+			}
+			sd, err := p.StateDir()
+			if err != nil {
+				return g.fail(err)
+			}
+			opts := compose.ExportOptions{SecretsDir: filepath.Join(sd.Path(), "compose-secrets"), OmitGPU: omit(p.SkippedGPUs(g.ctx, st))}
+			if names != nil {
 				opts.Only = map[string]bool{}
-				for _, t := range p.targets {
+				for _, t := range names {
 					opts.Only[t] = true
 				}
 			}
-			ex, err := compose.Export(p.cfg, p.st, opts)
+			ex, err := compose.Export(p.Config(), st, opts)
 			if err != nil {
 				return err
 			}

@@ -48,15 +48,6 @@ func (g *globals) configError(err error) error {
 	return &exitError{code: ExitFailure, err: err}
 }
 
-// targetError turns an unknown TARGET into an error with a hint.
-func targetError(err error) error {
-	var te *config.TargetError
-	if errors.As(err, &te) {
-		return withHint(err, ExitFailure, te.Hint)
-	}
-	return err
-}
-
 // printJSON writes v as indented JSON on stdout.
 func (g *globals) printJSON(v any) error {
 	enc := json.NewEncoder(g.stdout)

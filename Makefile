@@ -20,6 +20,7 @@ test: setup-ci
 	cd bench/engine && $(GO) vet -mod=mod . && $(GO) test -mod=mod -count=1 .
 	$(MAKE) fuzz
 	$(MAKE) test-restart
+	$(MAKE) test-node
 
 # The services whose images are too heavy for make test's cold budget
 # (README: "Heavy services"): dev-ml's PyTorch notebook trains a model
@@ -28,8 +29,9 @@ test-heavy: setup-ci
 	BERTH_TEST_HEAVY=1 $(GO) test -count=1 -timeout 60m -run '^TestDevMLTraining$$' -v ./e2e
 
 # The demo's kits as pods on a real one-node Kubernetes cluster on this
-# machine (root; scripts/testcp.sh start-node): separate from `make test`,
-# whose cold budget it would overrun (README, docs/cluster.md).
+# machine (root; scripts/testcp.sh start-node), last in `make test`: about
+# 5 minutes warm, 6 more cold (README, docs/cluster.md). Alone, since it
+# runs its own containerd, kubelet and CNI bridge.
 test-node: setup-ci
 	BERTH_TEST_NODE=1 $(GO) test -count=1 -timeout 60m -v -run '^TestDemoOnNode$$' ./cluster/nodetest
 

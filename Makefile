@@ -24,9 +24,9 @@ test: setup-ci
 
 # The services whose images are too heavy for make test's cold budget
 # (README: "Heavy services"): dev-ml's PyTorch notebook trains a model
-# through the proxy. CI does not run this target.
+# through the proxy, and Open WebUI streams a chat from Ollama. CI does not run this target.
 test-heavy: setup-ci
-	BERTH_TEST_HEAVY=1 $(GO) test -count=1 -timeout 60m -run '^TestDevMLTraining$$' -v ./e2e
+	BERTH_TEST_HEAVY=1 $(GO) test -count=1 -timeout 60m -run '^(TestDevMLTraining|TestChatUI)$$' -v ./e2e
 
 # The demo's kits as pods on a real one-node Kubernetes cluster on this
 # machine (root; scripts/testcp.sh start-node), last in `make test`: about

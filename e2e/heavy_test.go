@@ -150,3 +150,72 @@ func TestDevMLTraining(t *testing.T) {
 		t.Errorf("the workspace on the host holds nothing after save_pretrained: %v", err)
 	}
 }
+
+const chatTemplate = `project: {{project}}
+containerPrefix: {{project}}-
+runtime: docker
+ml:
+  network: { subnet: 10.219.11.0/24, host: 10.219.11.10 }
+  ollama:
+    image: {{ollama}}
+    modelsPath: {{data}}/ollama
+    gpu: none
+  jupyter.enable: false
+  comfyui.enable: false
+  vllm.enable: false
+  localai.enable: false
+dev:
+  network: { subnet: 10.219.12.0/24, host: 10.219.12.10 }
+  dev-ml.enable: false
+  chat-ui:
+    image: {{open-webui}}
+    dataPath: {{data}}/chat-ui
+  code-server.enable: false
+  postgres.enable: false
+  proxy:
+    image: {{caddy}}
+    httpPort: {{http}}
+    httpsPort: {{https}}
+    dataPath: {{data}}/proxy
+`
+
+// TestChatUI is the seed's ai stack on berth's images: Ollama with the
+// tiny model, Open WebUI wired to it across the kits by the catalog
+// alone, and the proxy. A user signs up, and gets an answer
+// streamed from Ollama through Open WebUI's API and the proxy.
+func TestChatUI(t *testing.T) {
+	heavyTest(t)
+	eng := testenv.Docker(t)
+	sweepStaleIn(t, eng, heavySubnets)
+	s := newStackFrom(t, chatTemplate, buildImages(t, eng, "ollama", "open-webui", "caddy"))
+	s.up()
+	s.must("ollama", "create", "tiny", s.gguf())
+
+	const host = "chat-ui.dev.localhost"
+	// The first account made is the administrator (WEBUI_AUTH is on).
+	resp, body := s.viaProxy("POST", host, "/api/v1/auths/signup", http.Header{"Content-Type": {"application/json"}},
+		strings.NewReader(`{"name":"Berth Test","email":"test@berth.localhost","password":"berth-e2e-password"}`))
+	if resp.StatusCode != 200 {
+		t.Fatalf("signing up: %s %s", resp.Status, body)
+	}
+	var user struct{ Token, Role string }
+	if err := json.Unmarshal(body, &user); err != nil || user.Token == "" || user.Role != "admin" {
+		t.Fatalf("signing up: %s (%v)", body, err)
+	}
+	auth := http.Header{"Authorization": {"Bearer " + user.Token}}
+	if resp, _ := s.viaProxy("GET", host, "/api/models", nil, nil); resp.StatusCode != 401 && resp.StatusCode != 403 {
+		t.Errorf("models without a session: %s, want 401 or 403", resp.Status)
+	}
+	// Wired to the stack's Ollama by the catalog: its models are listed.
+	resp, body = s.viaProxy("GET", host, "/api/models", auth, nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"tiny:latest"`) {
+		t.Fatalf("Open WebUI's models lack Ollama's tiny:latest: %s %.500s", resp.Status, body)
+	}
+	// A streamed answer from Ollama through Open WebUI's API and the proxy.
+	resp, body = s.viaProxy("POST", host, "/api/chat/completions", http.Header{"Authorization": auth["Authorization"], "Content-Type": {"application/json"}},
+		strings.NewReader(`{"model":"tiny:latest","stream":true,"messages":[{"role":"user","content":"hello world"}]}`))
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "data: ") || !strings.Contains(string(body), `"content"`) {
+		t.Fatalf("a streamed chat through Open WebUI's API: %s %.1000s", resp.Status, body)
+	}
+	t.Logf("streamed through the API: %d events", strings.Count(string(body), "data: "))
+}

@@ -286,14 +286,16 @@ var devKit = &Kit{
 		{
 			Name: "chat-ui", Kit: "dev", Container: "dev-chat-ui", Slot: 12,
 			Description: "Chat-UI: LLM chat interface (Open WebUI) talking to Ollama",
-			Image:       "ghcr.io/open-webui/open-webui:v0.6.34",
+			Image:       "ghcr.io/voidnxlabs/open-webui:latest",
 			Upstream:    "ghcr.io/open-webui/open-webui:v0.6.34",
-			NoBuild:     "Open WebUI on PyPI pins transformers 5 and sentence-transformers (PyTorch 2 with CUDA wheels); LobeChat on npm is source that needs a pnpm and Next.js build",
 			Ports:       []Port{{Option: "port", Default: 3000, Protocol: "tcp", Description: "chat UI web port"}},
+			// berth's image runs Open WebUI as uid 1000 (the upstream
+			// image as root); both keep their data in /app/backend/data
+			// and read the port from PORT.
 			Paths: []Path{{Option: "dataPath", Default: "/var/lib/chat-ui", Target: "/app/backend/data",
-				Description: "host directory with chats and settings"}},
+				UID: 1000, GID: 1000, Description: "host directory with chats and settings"}},
 			Env:         map[string]string{"OLLAMA_BASE_URL": "{url:ml/ollama}", "WEBUI_AUTH": "true", "PORT": "{port}"},
-			Health:      Health{Kind: "http", PortOption: "port", Path: "/health", StartPeriod: 2 * time.Minute},
+			Health:      Health{Kind: "http", PortOption: "port", Path: "/health", StartPeriod: 3 * time.Minute},
 			AliasPrefix: "dev-chat",
 			Connect:     []string{"ml"},
 		},

@@ -323,7 +323,7 @@ func newImageListCmd(g *globals) *cobra.Command {
 			if g.json {
 				return g.printJSON(rows)
 			}
-			fmt.Fprintf(g.stdout, "%-14s %-8s %-6s %-10s %s\n", "NAME", "ORIGIN", "LOCKED", "SIZE", "DIGEST")
+			out := [][]string{{"NAME", "ORIGIN", "LOCKED", "SIZE", "DIGEST"}}
 			for _, r := range rows {
 				origin, locked, size, dg := r.Origin, "no", "-", "-"
 				if origin != "builtin" {
@@ -335,8 +335,10 @@ func newImageListCmd(g *globals) *cobra.Command {
 				if r.Digest != "" {
 					size, dg = byteSize(r.Size), r.Digest[:19]
 				}
-				fmt.Fprintf(g.stdout, "%-14s %-8s %-6s %-10s %s\n", r.Name, origin, locked, size, dg)
+				out = append(out, []string{r.Name, origin, locked, size, dg})
 			}
+			// Columns as wide as the longest name (pytorch-notebook).
+			writeRows(g.stdout, out)
 			return nil
 		},
 	}
